@@ -1,0 +1,14 @@
+//! Schema migrations for reportd. They run unchanged on SQLite (embedded mode)
+//! and PostgreSQL (production), so only portable column types are used.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_jobs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_jobs::Migration)]
+    }
+}

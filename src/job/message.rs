@@ -1,0 +1,39 @@
+//! What travels on the queue: a reference to the job, never its rows.
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub id: Uuid,
+    /// The delivery this message announces (1 for the first). Informational:
+    /// the job store's `attempts` is what the retry budget is checked against.
+    pub attempt: i32,
+    /// Object-store key of the claim-check payload.
+    pub payload: String,
+}
+
+impl JobMessage {
+    pub fn to_json(&self) -> String {
+        // A struct of a UUID, an integer and a string always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// What goes to the dead-letter topic: the job reference and why it died.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterMessage {
+    pub id: Option<Uuid>,
+    pub attempts: i32,
+    pub error: String,
+    pub payload: Option<String>,
+}
+
+impl DeadLetterMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

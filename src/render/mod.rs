@@ -1,0 +1,117 @@
+//! Renderers: a payload (header + row stream) in, a file out. Both formats
+//! stream rows, so memory does not grow with the number of rows.
+pub mod format;
+pub mod pdf;
+pub mod xlsx;
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::PdfBackendKind;
+use crate::job::cell::Cells;
+use crate::job::payload::PayloadError;
+use crate::job::{PayloadReader, ReportFormat};
+
+/// Rows read ahead of each sheet to size its columns.
+pub const SAMPLE_ROWS: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// Data rows per worksheet before the sheet continues as "Name (2)".
+    pub xlsx_rows_per_sheet: u32,
+    pub pdf_backend: PdfBackendKind,
+    /// Shown under the PDF title.
+    pub generated_at: DateTime<Utc>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self { xlsx_rows_per_sheet: 1_048_575, pdf_backend: PdfBackendKind::PdfWriter, generated_at: Utc::now() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderStats {
+    pub rows: u64,
+    /// PDF pages, or XLSX worksheets.
+    pub parts: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("the payload does not match its header: {0}")]
+    Shape(String),
+    #[error("writing XLSX: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error(transparent)]
+    Pdf(#[from] pdf::PdfError),
+    #[error("render I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RenderError {
+    /// A broken payload will be just as broken next time.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, RenderError::Payload(PayloadError::Corrupt(_)) | RenderError::Shape(_))
+    }
+}
+
+/// Renders the payload file at `payload` into `output`.
+pub fn render_file(payload: &Path, output: &Path, opts: &RenderOptions) -> Result<RenderStats, RenderError> {
+    let input = BufReader::with_capacity(256 * 1024, File::open(payload)?);
+    render(input, output, opts)
+}
+
+pub fn render<R: Read>(input: R, output: &Path, opts: &RenderOptions) -> Result<RenderStats, RenderError> {
+    let (header, mut rows) = PayloadReader::open(input)?;
+    match header.format {
+        ReportFormat::Xlsx => xlsx::render(&header, &mut rows, output, opts),
+        ReportFormat::Pdf => pdf::render(&header, &mut rows, File::create(output)?, opts),
+    }
+}
+
+/// One sheet's rows: the first few read ahead (to size columns), then the rest
+/// straight from the payload.
+pub struct SheetRows<'r, R: Read> {
+    sample: Vec<Vec<u8>>,
+    served: usize,
+    unread: u64,
+    reader: &'r mut PayloadReader<R>,
+}
+
+impl<'r, R: Read> SheetRows<'r, R> {
+    pub fn open(reader: &'r mut PayloadReader<R>, rows: u64) -> Result<Self, RenderError> {
+        let take = rows.min(SAMPLE_ROWS as u64) as usize;
+        let mut sample = Vec::with_capacity(take);
+        for _ in 0..take {
+            let frame = reader.next_frame()?.ok_or_else(|| RenderError::Shape("fewer rows than announced".into()))?;
+            sample.push(frame.to_vec());
+        }
+        Ok(Self { sample, served: 0, unread: rows - take as u64, reader })
+    }
+
+    pub fn sample(&self) -> impl Iterator<Item = Cells<'_>> {
+        self.sample.iter().map(|f| Cells::new(f))
+    }
+
+    /// The next row; an error if the payload ends early.
+    pub fn next_row(&mut self) -> Result<Option<Cells<'_>>, RenderError> {
+        if self.served < self.sample.len() {
+            self.served += 1;
+            return Ok(Some(Cells::new(&self.sample[self.served - 1])));
+        }
+        if self.unread == 0 {
+            return Ok(None);
+        }
+        self.unread -= 1;
+        match self.reader.next_row()? {
+            Some(cells) => Ok(Some(cells)),
+            None => Err(RenderError::Shape("fewer rows than announced".into())),
+        }
+    }
+}

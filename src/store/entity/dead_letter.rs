@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+/// A job that failed for good: permanently, or after its last attempt.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "dead_letters")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub job_id: Uuid,
+    pub error: String,
+    pub attempts: i32,
+    pub at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

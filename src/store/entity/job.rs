@@ -1,0 +1,37 @@
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+use crate::job::{JobStatus, ReportFormat};
+
+/// One row of `jobs`: the source of truth for a job.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant: String,
+    pub format: ReportFormat,
+    pub title: String,
+    pub status: JobStatus,
+    /// Claims so far; a claim is one attempt.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// Renders that finished and were recorded; more than 1 would be a duplicate.
+    pub renders: i32,
+    pub row_count: i64,
+    pub error: Option<String>,
+    pub payload_key: String,
+    pub report_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,22 @@
+use sea_orm::entity::prelude::*;
+
+/// A message committed with the state change it announces, published later by the relay.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub job_id: Uuid,
+    pub topic: String,
+    pub key: String,
+    pub value: String,
+    pub created_at: DateTimeUtc,
+    /// Not published before this time (retry backoff), and held back while a relay publishes it.
+    pub available_at: DateTimeUtc,
+    pub sent_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,138 @@
+//! The job store port: the durable truth about every job, its dead letters and
+//! its outbox. One sea-orm adapter serves both SQLite and PostgreSQL.
+pub mod entity;
+mod sea;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::job::{JobStatus, ReportFormat};
+
+pub use sea::SeaStore;
+
+pub type Job = entity::job::Model;
+pub type OutboxRow = entity::outbox::Model;
+pub type DeadLetter = entity::dead_letter::Model;
+
+/// Logical outbox topics; the queue adapter maps them to real topic names.
+pub const TOPIC_JOBS: &str = "jobs";
+pub const TOPIC_DLQ: &str = "dlq";
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub tenant: String,
+    pub format: ReportFormat,
+    pub title: String,
+    pub max_attempts: i32,
+    pub row_count: i64,
+    pub payload_key: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+/// A write to the job store. Each is a conditional transition, so a stale
+/// worker (one whose lease was taken over) changes nothing.
+#[derive(Debug, Clone)]
+pub enum StatusOp {
+    /// Insert a queued job and its first queue message.
+    Create(NewJob),
+    /// queued → processing, or processing → processing once the lease expired.
+    Claim { id: Uuid, owner: String, lease: Duration },
+    /// Extend the lease of a job this owner is rendering.
+    Heartbeat { id: Uuid, owner: String, lease: Duration },
+    /// processing → done, by the lease owner.
+    Complete { id: Uuid, owner: String, report_key: String },
+    /// processing → queued after a transient failure, re-published after `delay`.
+    Requeue { id: Uuid, owner: String, error: String, delay: Duration },
+    /// processing → error, with a dead letter (and a DLQ message).
+    /// Without an owner it applies only to a job whose lease expired.
+    DeadLetter { id: Uuid, owner: Option<String>, error: String },
+    /// processing (lease expired: its worker died) → queued, re-published now.
+    Reclaim { id: Uuid },
+    /// queued for longer than `older_than` (a message was lost) → published again.
+    Republish { id: Uuid, older_than: Duration },
+    /// error → queued with a fresh attempt budget (an operator's retry).
+    Retry { id: Uuid },
+}
+
+#[derive(Debug, Clone)]
+pub enum OpOutcome {
+    /// The job, and whether it already existed under the same Idempotency-Key.
+    Created { job: Job, existing: bool },
+    /// The job after the transition, or `None` when its precondition no longer held.
+    Updated(Option<Job>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the Idempotency-Key was already used with a different request body")]
+    IdempotencyConflict(Box<Job>),
+    #[error("database error: {0}")]
+    Db(sea_orm::DbErr),
+}
+
+impl StoreError {
+    /// Worth retrying later (a connection problem), as opposed to a bug or a conflict.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// One page of `GET /jobs`, ordered by id (creation time).
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatusCounts {
+    pub queued: u64,
+    pub processing: u64,
+    pub done: u64,
+    pub error: u64,
+}
+
+/// Held while the sweeper runs, so only one process sweeps at a time.
+#[async_trait]
+pub trait SweepGuard: Send {
+    async fn release(self: Box<Self>);
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Applies the writes in one transaction, each inside its own savepoint, so
+    /// one failing write does not undo the others. Results are in input order.
+    async fn apply(&self, ops: Vec<StatusOp>) -> Vec<Result<OpOutcome, StoreError>>;
+
+    async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+    async fn list(&self, status: Option<JobStatus>, limit: u64, after: Option<Uuid>) -> Result<JobPage, StoreError>;
+    async fn dead_letters(&self, job_id: Uuid) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn counts(&self) -> Result<StatusCounts, StoreError>;
+
+    /// Jobs processing whose lease ended before `now`.
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Jobs queued, not touched since `before`, with no message waiting in the outbox.
+    async fn stale_queued(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Every job that is not finished (startup recovery on the embedded queue).
+    async fn unfinished(&self, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError>;
+
+    /// Takes up to `limit` due outbox rows and hides them from other relays for `hold`.
+    async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
+    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Age of the oldest due, unsent outbox row, and how many rows are unsent.
+    async fn outbox_backlog(&self) -> Result<(Option<Duration>, u64), StoreError>;
+    /// Deletes sent outbox rows older than `age`.
+    async fn prune_outbox(&self, age: Duration) -> Result<u64, StoreError>;
+
+    /// `None` when another process holds the sweeper lock.
+    async fn try_sweep_lock(&self) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+}
