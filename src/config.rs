@@ -41,8 +41,12 @@ pub struct Settings {
 pub struct HttpSettings {
     pub host: IpAddr,
     pub port: u16,
-    /// Largest accepted request body in bytes, measured after decompression.
+    /// Largest accepted JSON body in bytes, measured after decompression
+    /// (JSON bodies are held in memory while they are validated).
     pub body_limit: u64,
+    /// Largest accepted NDJSON body, measured after decompression. NDJSON is
+    /// validated line by line and never held in memory, so this guards disk and time.
+    pub stream_body_limit: u64,
     /// Absolute base URL for links handed to clients; empty means relative links.
     pub public_url: String,
     /// actix-web worker threads; 0 means one per core.
@@ -259,6 +263,7 @@ impl Default for HttpSettings {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8080,
             body_limit: 64 * 1024 * 1024,
+            stream_body_limit: 4 * 1024 * 1024 * 1024,
             public_url: String::new(),
             workers: 0,
         }

@@ -52,7 +52,8 @@ pub enum StatusOp {
     /// Without an owner it applies only to a job whose lease expired.
     DeadLetter { id: Uuid, owner: Option<String>, error: String },
     /// processing (lease expired: its worker died) → queued, re-published now.
-    Reclaim { id: Uuid },
+    /// `force` skips the lease check: at an embedded restart no other worker exists.
+    Reclaim { id: Uuid, force: bool },
     /// queued for longer than `older_than` (a message was lost) → published again.
     Republish { id: Uuid, older_than: Duration },
     /// error → queued with a fresh attempt budget (an operator's retry).
@@ -126,6 +127,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// Takes up to `limit` due outbox rows and hides them from other relays for `hold`.
     async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
     async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Offers rows whose publication failed again after `delay`.
+    async fn reschedule_outbox(&self, ids: &[i64], delay: Duration) -> Result<(), StoreError>;
     /// Age of the oldest due, unsent outbox row, and how many rows are unsent.
     async fn outbox_backlog(&self) -> Result<(Option<Duration>, u64), StoreError>;
     /// Deletes sent outbox rows older than `age`.

@@ -312,13 +312,14 @@ async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result<OpOutcome,
             }
             Ok(OpOutcome::Updated(job))
         }
-        StatusOp::Reclaim { id } => {
+        StatusOp::Reclaim { id, force } => {
+            let expired = if force { Condition::all() } else { Condition::all().add(C::LeaseUntil.lt(now)) };
             let job = clear_lease(update())
                 .col_expr(C::Status, Expr::value(JobStatus::Queued))
                 .col_expr(C::UpdatedAt, Expr::value(now))
                 .filter(C::Id.eq(id))
                 .filter(C::Status.eq(JobStatus::Processing))
-                .filter(C::LeaseUntil.lt(now))
+                .filter(expired)
                 .exec_with_returning(txn)
                 .await
                 .map(first)
@@ -536,6 +537,20 @@ impl JobStore for SeaStore {
         outbox::Entity::update_many()
             .col_expr(outbox::Column::SentAt, Expr::value(Some(Utc::now())))
             .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn reschedule_outbox(&self, ids: &[i64], delay: Duration) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::AvailableAt, Expr::value(after(Utc::now(), delay)))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .filter(outbox::Column::SentAt.is_null())
             .exec(&self.db)
             .await
             .map(|_| ())

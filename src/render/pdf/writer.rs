@@ -275,6 +275,7 @@ impl PdfBackend for PdfWriterBackend {
         let mut text = std::mem::replace(&mut self.text, Content::new());
         text.end_text();
         let mut data = std::mem::replace(&mut self.graphics, Content::new()).finish().to_vec();
+        data.push(b'\n');
         data.extend_from_slice(&text.finish());
         let compressed = deflate(&data)?;
         let content = self.alloc();

@@ -1,0 +1,1 @@
+//! Kafka consumer actor (production backends).

@@ -1,0 +1,164 @@
+//! The sweeper brings back jobs the queue forgot: those whose worker died
+//! (lease expired) and those queued too long (their message was lost, say a
+//! broker restart). One process sweeps at a time. It also refreshes the
+//! gauges that need a look at the whole store.
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::status::{StatusActor, apply};
+use crate::store::{JobStore, OpOutcome, StatusOp};
+use crate::telemetry;
+
+pub struct Sweeper {
+    store: Arc<dyn JobStore>,
+    status: Addr<StatusActor>,
+    interval: Duration,
+    requeue_after: Duration,
+    /// Embedded mode: at start every unfinished job belongs to a dead process.
+    recover_at_start: bool,
+    stop: CancellationToken,
+}
+
+impl Sweeper {
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        status: Addr<StatusActor>,
+        interval: Duration,
+        requeue_after: Duration,
+        recover_at_start: bool,
+    ) -> Self {
+        Self { store, status, interval, requeue_after, recover_at_start, stop: CancellationToken::new() }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopSweeper;
+
+impl Actor for Sweeper {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.stop = CancellationToken::new();
+        let (store, status, interval, requeue_after, stop) =
+            (self.store.clone(), self.status.clone(), self.interval, self.requeue_after, self.stop.clone());
+        let recover = std::mem::take(&mut self.recover_at_start);
+        ctx.spawn(
+            async move {
+                if recover {
+                    recover_all(&store, &status).await;
+                }
+                loop {
+                    sweep(&store, &status, requeue_after).await;
+                    refresh_gauges(&store).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Supervised for Sweeper {}
+
+impl Handler<StopSweeper> for Sweeper {
+    type Result = ();
+    fn handle(&mut self, _: StopSweeper, ctx: &mut Self::Context) {
+        self.stop.cancel();
+        ctx.stop();
+    }
+}
+
+const PAGE: u64 = 200;
+
+/// Embedded restart: re-enqueue every job the previous process left unfinished.
+async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
+    let mut after = None;
+    let mut recovered = 0;
+    loop {
+        let jobs = match store.unfinished(PAGE, after).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "startup recovery could not read the job store");
+                return;
+            }
+        };
+        let Some(last) = jobs.last() else { break };
+        after = Some(last.id);
+        for job in &jobs {
+            let op = match job.status {
+                crate::job::JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
+                _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO },
+            };
+            if let Ok(OpOutcome::Updated(Some(_))) = apply(status, op).await {
+                recovered += 1;
+            }
+        }
+    }
+    if recovered > 0 {
+        tracing::info!(jobs = recovered, "re-enqueued unfinished jobs from the previous run");
+    }
+}
+
+async fn sweep(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>, requeue_after: Duration) {
+    let guard = match store.try_sweep_lock().await {
+        Ok(Some(g)) => g,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(error = %e, "sweeper: job store unavailable");
+            return;
+        }
+    };
+    let now = Utc::now();
+    if let Ok(expired) = store.expired_leases(now, PAGE).await {
+        for job in expired {
+            let op = if job.attempts >= job.max_attempts {
+                StatusOp::DeadLetter {
+                    id: job.id,
+                    owner: None,
+                    error: format!("the worker was lost during the last of {} attempts (lease expired)", job.attempts),
+                }
+            } else {
+                StatusOp::Reclaim { id: job.id, force: false }
+            };
+            if let Ok(OpOutcome::Updated(Some(_))) = apply(status, op).await {
+                metrics::counter!(telemetry::LEASES_RECLAIMED).increment(1);
+                tracing::warn!(job_id = %job.id, owner = ?job.lease_owner, "lease expired; job re-enqueued");
+            }
+        }
+    }
+    let before = now - chrono::Duration::from_std(requeue_after).unwrap_or(chrono::Duration::minutes(5));
+    if let Ok(stale) = store.stale_queued(before, PAGE).await {
+        for job in stale {
+            if let Ok(OpOutcome::Updated(Some(_))) =
+                apply(status, StatusOp::Republish { id: job.id, older_than: requeue_after }).await
+            {
+                metrics::counter!(telemetry::JOBS_REPUBLISHED).increment(1);
+                tracing::warn!(job_id = %job.id, "queued too long; published again");
+            }
+        }
+    }
+    guard.release().await;
+}
+
+async fn refresh_gauges(store: &Arc<dyn JobStore>) {
+    if let Ok(c) = store.counts().await {
+        metrics::gauge!(telemetry::QUEUE_DEPTH).set(c.queued as f64);
+        metrics::gauge!(telemetry::DLQ_SIZE).set(c.error as f64);
+        for (status, n) in [("queued", c.queued), ("processing", c.processing), ("done", c.done), ("error", c.error)] {
+            metrics::gauge!(telemetry::JOBS_BY_STATUS, "status" => status).set(n as f64);
+        }
+    }
+    if let Ok((lag, pending)) = store.outbox_backlog().await {
+        metrics::gauge!(telemetry::OUTBOX_LAG_SECONDS).set(lag.map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        metrics::gauge!(telemetry::OUTBOX_PENDING).set(pending as f64);
+    }
+    let _ = store.prune_outbox(Duration::from_secs(3600)).await;
+}

@@ -1,0 +1,152 @@
+//! Download links. On S3 and GCS they are presigned URLs served by the store
+//! itself; on the local disk they point at the API and carry an expiry and an
+//! HMAC signature, so a link cannot be forged, altered or used after it expires.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::StorageError;
+use crate::job::ReportFormat;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Clone)]
+pub enum LinkSigner {
+    Local { key: Vec<u8>, ttl: Duration, base: String },
+    Presigned { signer: Arc<dyn Signer>, ttl: Duration },
+}
+
+impl LinkSigner {
+    pub async fn url(&self, id: Uuid, key: &ObjectPath) -> Result<String, StorageError> {
+        match self {
+            LinkSigner::Local { key: secret, ttl, base } => {
+                let expires = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
+                let sig = sign(secret, id, expires);
+                Ok(format!("{}/download/{id}?expires={expires}&sig={sig}", base.trim_end_matches('/')))
+            }
+            LinkSigner::Presigned { signer, ttl } => signer
+                .signed_url(http::Method::GET, key, *ttl)
+                .await
+                .map(|u| u.to_string())
+                .map_err(StorageError::from),
+        }
+    }
+
+    /// Checks a local link: `Ok(())` when the signature matches and it has not expired.
+    pub fn verify(&self, id: Uuid, expires: i64, sig: &str) -> Result<(), LinkError> {
+        let LinkSigner::Local { key, .. } = self else { return Err(LinkError::NotLocal) };
+        let Ok(given) = hex::decode(sig) else { return Err(LinkError::BadSignature) };
+        let mut mac = HmacSha256::new_from_slice(key).map_err(|_| LinkError::BadSignature)?;
+        mac.update(message(id, expires).as_bytes());
+        // Constant-time comparison.
+        mac.verify_slice(&given).map_err(|_| LinkError::BadSignature)?;
+        if expires < chrono::Utc::now().timestamp() {
+            return Err(LinkError::Expired);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("the download link's signature is not valid")]
+    BadSignature,
+    #[error("the download link has expired; poll the job's status for a fresh one")]
+    Expired,
+    #[error("downloads are served by the object store, not by this API")]
+    NotLocal,
+}
+
+fn message(id: Uuid, expires: i64) -> String {
+    format!("{id}:{expires}")
+}
+
+fn sign(key: &[u8], id: Uuid, expires: i64) -> String {
+    let mut mac = match HmacSha256::new_from_slice(key) {
+        Ok(m) => m,
+        // HMAC accepts keys of any length.
+        Err(_) => return String::new(),
+    };
+    mac.update(message(id, expires).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The configured key, or one generated once and kept in the data directory so
+/// links survive restarts.
+pub async fn local_signing_key(configured: &str, data_dir: &Path) -> Result<Vec<u8>, StorageError> {
+    if !configured.is_empty() {
+        return Ok(configured.as_bytes().to_vec());
+    }
+    let path = data_dir.join("signing.key");
+    match tokio::fs::read_to_string(&path).await {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+        _ => {}
+    }
+    tokio::fs::create_dir_all(data_dir).await?;
+    let key: [u8; 32] = rand::random();
+    let hex_key = hex::encode(key);
+    tokio::fs::write(&path, &hex_key).await?;
+    Ok(hex_key.into_bytes())
+}
+
+/// `attachment; filename="<ascii>"; filename*=UTF-8''<utf-8>`: an ASCII name
+/// every client understands, and the exact title for those that read RFC 6266.
+pub fn content_disposition(title: &str, format: ReportFormat) -> String {
+    let clean: String = title
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let clean = clean.trim().trim_matches('.');
+    let clean = if clean.is_empty() { "report" } else { clean };
+    let ascii: String = deunicode::deunicode(clean)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '(' | ')' | ',') { c } else { '_' })
+        .take(150)
+        .collect();
+    let ext = format.extension();
+    let encoded: String = format!("{clean}.{ext}")
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}.{ext}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_expire() {
+        let s = LinkSigner::Local { key: b"k".repeat(32), ttl: Duration::from_secs(60), base: String::new() };
+        let id = Uuid::now_v7();
+        let later = chrono::Utc::now().timestamp() + 60;
+        let sig = sign(b"k".repeat(32).as_slice(), id, later);
+        assert_eq!(s.verify(id, later, &sig), Ok(()));
+        assert_eq!(s.verify(id, later + 1, &sig), Err(LinkError::BadSignature));
+        assert_eq!(s.verify(Uuid::now_v7(), later, &sig), Err(LinkError::BadSignature));
+        let past = chrono::Utc::now().timestamp() - 1;
+        assert_eq!(s.verify(id, past, &sign(b"k".repeat(32).as_slice(), id, past)), Err(LinkError::Expired));
+    }
+
+    #[test]
+    fn dispositions_are_ascii_with_utf8_alternative() {
+        let d = content_disposition("Vendas por região: 2026/01", ReportFormat::Xlsx);
+        assert_eq!(
+            d,
+            "attachment; filename=\"Vendas por regiao_ 2026_01.xlsx\"; filename*=UTF-8''Vendas%20por%20regi%C3%A3o_%202026_01.xlsx"
+        );
+        assert!(content_disposition("\"..\"", ReportFormat::Pdf).contains("filename=\"_.._.pdf\""));
+    }
+}

@@ -1,0 +1,113 @@
+//! Logs (tracing) and metrics (Prometheus). Every metric name lives here, and
+//! every label has a small, fixed set of values.
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+pub const JOBS_SUBMITTED: &str = "reportd_jobs_submitted_total";
+pub const JOBS_REJECTED: &str = "reportd_jobs_rejected_total";
+pub const JOBS_COMPLETED: &str = "reportd_jobs_completed_total";
+pub const JOBS_FAILED: &str = "reportd_jobs_failed_total";
+pub const JOB_RETRIES: &str = "reportd_job_retries_total";
+pub const JOBS_SKIPPED: &str = "reportd_jobs_skipped_total";
+pub const DUPLICATE_RENDERS: &str = "reportd_duplicate_renders_total";
+pub const RENDER_SECONDS: &str = "reportd_render_duration_seconds";
+pub const QUEUE_WAIT_SECONDS: &str = "reportd_queue_wait_seconds";
+pub const JOB_SECONDS: &str = "reportd_job_duration_seconds";
+pub const RENDER_ROWS: &str = "reportd_render_rows_total";
+pub const QUEUE_DEPTH: &str = "reportd_queue_depth";
+pub const JOBS_BY_STATUS: &str = "reportd_jobs";
+pub const RENDER_BUSY: &str = "reportd_render_busy";
+pub const IN_FLIGHT: &str = "reportd_jobs_in_flight";
+pub const HTTP_REQUESTS: &str = "reportd_http_requests_total";
+pub const HTTP_SECONDS: &str = "reportd_http_request_duration_seconds";
+pub const CACHE_REQUESTS: &str = "reportd_cache_requests_total";
+pub const CACHE_ERRORS: &str = "reportd_cache_errors_total";
+pub const CACHE_UP: &str = "reportd_cache_up";
+pub const STATUS_BATCH_SIZE: &str = "reportd_status_batch_size";
+pub const OUTBOX_PUBLISHED: &str = "reportd_outbox_published_total";
+pub const OUTBOX_ERRORS: &str = "reportd_outbox_publish_errors_total";
+pub const OUTBOX_PENDING: &str = "reportd_outbox_pending";
+pub const OUTBOX_LAG_SECONDS: &str = "reportd_outbox_lag_seconds";
+pub const DEAD_LETTERS: &str = "reportd_dead_letters_total";
+pub const DLQ_SIZE: &str = "reportd_dlq_size";
+pub const LEASES_RECLAIMED: &str = "reportd_leases_reclaimed_total";
+pub const JOBS_REPUBLISHED: &str = "reportd_jobs_republished_total";
+pub const POISON_MESSAGES: &str = "reportd_poison_messages_total";
+pub const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
+pub const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
+pub const STORE_RETRIES: &str = "reportd_store_retries_total";
+
+/// Installs the global Prometheus recorder once per process (tests build many apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(STATUS_BATCH_SIZE.into()), &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]));
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program): keep ours local then.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(JOBS_SUBMITTED, "Jobs accepted by POST /generate, by format");
+    describe_counter!(JOBS_REJECTED, "Submissions refused, by reason");
+    describe_counter!(JOBS_COMPLETED, "Jobs rendered and recorded done, by format");
+    describe_counter!(JOBS_FAILED, "Jobs that ended in error, by format and reason");
+    describe_counter!(JOB_RETRIES, "Failed attempts scheduled for a retry, by reason");
+    describe_counter!(JOBS_SKIPPED, "Deliveries skipped because the job was not claimable, by reason");
+    describe_counter!(DUPLICATE_RENDERS, "Renders that finished after their lease was taken over");
+    describe_histogram!(RENDER_SECONDS, "Time to render a report on the render pool, by format");
+    describe_histogram!(QUEUE_WAIT_SECONDS, "Time from submit to the first claim, by format");
+    describe_histogram!(JOB_SECONDS, "Time from claim to done (download, render, upload), by format");
+    describe_counter!(RENDER_ROWS, "Rows rendered, by format");
+    describe_gauge!(QUEUE_DEPTH, "Jobs waiting to be claimed (status queued)");
+    describe_gauge!(JOBS_BY_STATUS, "Jobs in the store, by status");
+    describe_gauge!(RENDER_BUSY, "Render actors currently rendering");
+    describe_gauge!(IN_FLIGHT, "Jobs this process is working on");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests, by route, method and status");
+    describe_histogram!(HTTP_SECONDS, "HTTP request duration, by route and method");
+    describe_counter!(CACHE_REQUESTS, "Status cache lookups, by result (hit, miss, skipped)");
+    describe_counter!(CACHE_ERRORS, "Status cache operations that failed, by operation");
+    describe_gauge!(CACHE_UP, "1 while the status cache answers, 0 while status is served from the database");
+    describe_histogram!(STATUS_BATCH_SIZE, "Status writes committed per transaction by the status actor");
+    describe_counter!(OUTBOX_PUBLISHED, "Outbox messages published, by topic");
+    describe_counter!(OUTBOX_ERRORS, "Outbox publish attempts that failed");
+    describe_gauge!(OUTBOX_PENDING, "Outbox messages not yet published");
+    describe_gauge!(OUTBOX_LAG_SECONDS, "Age of the oldest due outbox message");
+    describe_counter!(DEAD_LETTERS, "Jobs moved to the dead-letter store, by reason");
+    describe_gauge!(DLQ_SIZE, "Jobs in status error");
+    describe_counter!(LEASES_RECLAIMED, "Jobs re-enqueued because their worker's lease expired");
+    describe_counter!(JOBS_REPUBLISHED, "Queued jobs published again after their message went missing");
+    describe_counter!(POISON_MESSAGES, "Queue messages that could not be decoded");
+    describe_counter!(SHUTDOWN_DRAINS, "Jobs at shutdown, by outcome (finished, abandoned)");
+    describe_counter!(KAFKA_COMMITS, "Kafka offset commits, by result");
+    describe_counter!(STORE_RETRIES, "Job-store writes retried after a connection failure");
+}
+
+/// Text or JSON logs; `RUST_LOG` overrides the configured level.
+pub fn init_logging(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let _ = match settings.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
