@@ -509,6 +509,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_config_toml_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let documented = Settings::from_figment(Figment::new().merge(Toml::file(&path))).unwrap();
+        assert_eq!(serde_json::to_value(documented).unwrap(), serde_json::to_value(Settings::default()).unwrap());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("config.toml", "[http]\nprot = 9000\n")?;

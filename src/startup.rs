@@ -177,6 +177,11 @@ impl Application {
         AppHandle { server: self.server.handle(), supervisor: self.supervisor.clone() }
     }
 
+    /// Serves until the server is stopped through an `AppHandle`.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
     /// Serves until the server stops or SIGTERM/SIGINT arrives, then drains.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.handle();

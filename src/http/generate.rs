@@ -85,6 +85,9 @@ impl ResponseError for GenerateError {
     }
 }
 
+/// How much of a refused body is read and thrown away to keep the connection.
+const DRAIN_CAP: u64 = 8 * 1024 * 1024;
+
 #[derive(Debug, Clone, Copy)]
 enum BodyKind {
     Json,
@@ -119,15 +122,19 @@ pub async fn generate(
     let (limits, scratch, hash) = (state.limits.clone(), state.scratch.clone(), idempotency_key.is_some());
     let parser =
         tokio::task::spawn_blocking(move || parse_body(ChannelReader::new(rx), kind, gzip, limit, &limits, &scratch, hash));
-    while let Some(chunk) = payload.next().await {
-        match chunk {
-            // A closed channel means the parser has stopped (an error); its verdict follows.
-            Ok(bytes) => {
-                if tx.send(bytes).await.is_err() {
-                    break;
-                }
+    // A closed channel means the parser stopped early (an error; its verdict
+    // follows). The rest of a modest body is read and discarded so the
+    // connection can be reused; past DRAIN_CAP the connection is closed instead.
+    let mut discarded = 0u64;
+    let mut parser_open = true;
+    while let Some(Ok(bytes)) = payload.next().await {
+        if parser_open {
+            parser_open = tx.send(bytes).await.is_ok();
+        } else {
+            discarded += bytes.len() as u64;
+            if discarded > DRAIN_CAP {
+                break;
             }
-            Err(_) => break,
         }
     }
     drop(tx);

@@ -1,0 +1,36 @@
+//! The binary itself: configuration errors name the key and stop the process.
+use std::process::Command;
+
+#[test]
+fn an_invalid_setting_stops_the_process_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
+        .current_dir(dir.path())
+        .env("REPORTD__POOLS__RENDER", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pools.render"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
+        .current_dir(dir.path())
+        .env("REPORTD__HTTP__PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("http.port"));
+}
+
+#[test]
+fn migrate_creates_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
+        .current_dir(dir.path())
+        .arg("migrate")
+        .env("REPORTD__DATA_DIR", dir.path().join("d"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("d/reportd.db").exists());
+}

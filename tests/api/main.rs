@@ -1,0 +1,10 @@
+//! End-to-end tests of the embedded default: real HTTP against an app on
+//! port 0, with a fresh data directory (SQLite, local objects) per test.
+mod helpers;
+
+mod cli;
+mod failures;
+mod idempotency;
+mod lifecycle;
+mod restart;
+mod validation;
