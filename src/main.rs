@@ -91,5 +91,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;
     app.run_until_stopped().await?;
-    Ok(())
+    tracing::info!("stopped");
+    // Everything durable is committed by now. Exit here rather than tear the
+    // runtime down: tasks still holding pooled connections would be dropped
+    // outside it, and sqlx panics on that.
+    std::process::exit(0)
 }

@@ -18,6 +18,7 @@ use crate::faults::Faults;
 use crate::http::{self, AppState};
 use crate::job::validate::Limits;
 use crate::queue::{LocalQueue, Publisher};
+use crate::queue::kafka::KafkaPublisher;
 use crate::storage::Storage;
 use crate::store::{JobStore, SeaStore};
 use crate::telemetry;
@@ -76,12 +77,20 @@ impl Application {
             ),
         };
         let storage = Arc::new(Storage::from_settings(&settings).await.context("object storage (storage.*)")?);
-        let (publisher, local_queue): (Arc<dyn Publisher>, Option<LocalQueue>) = match settings.queue.backend {
+        let (publisher, local_queue, kafka): (Arc<dyn Publisher>, _, _) = match settings.queue.backend {
             QueueBackend::Local => {
                 let q = LocalQueue::default();
-                (Arc::new(q.clone()), Some(q))
+                (Arc::new(q.clone()), Some(q), None)
             }
-            QueueBackend::Kafka => anyhow::bail!("queue.backend = \"kafka\" is not available in this build"),
+            QueueBackend::Kafka => {
+                let k = Arc::new(KafkaPublisher::new(&settings.queue).context("queue.brokers")?);
+                // Missing topics are created now; if Kafka is down, the outbox holds
+                // new jobs and the topics are made when publishing first fails.
+                if let Err(e) = k.ensure_topics().await {
+                    tracing::warn!(error = %e, "kafka unreachable at start; new jobs wait in the outbox");
+                }
+                (k.clone() as Arc<dyn Publisher>, None, Some(k))
+            }
         };
         std::fs::create_dir_all(settings.scratch_dir()).context("worker.scratch_dir")?;
 
@@ -102,9 +111,11 @@ impl Application {
             storage: storage.clone(),
             publisher: publisher.clone(),
             local_queue,
+            kafka,
             faults,
             owner,
-        });
+        })
+        .context("starting the queue consumer")?;
         let status = supervisor.send(StatusAddr).await.context("starting the actors")?;
         let l = &settings.limits;
         let state = web::Data::new(AppState {

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::kafka_source::KafkaSource;
 use super::local_source::LocalSource;
 use super::relay::{Relay, StopRelay};
 use super::render::RenderActor;
@@ -19,6 +20,7 @@ use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
 use crate::config::{QueueBackend, Settings};
 use crate::faults::Faults;
+use crate::queue::kafka::{self, KafkaPublisher, Offsets};
 use crate::queue::{LocalQueue, Publisher};
 use crate::storage::Storage;
 use crate::store::JobStore;
@@ -47,12 +49,15 @@ pub struct Parts {
     pub storage: Arc<Storage>,
     pub publisher: Arc<dyn Publisher>,
     pub local_queue: Option<LocalQueue>,
+    /// The producer, when the queue is Kafka (the source dead-letters poison messages with it).
+    pub kafka: Option<Arc<KafkaPublisher>>,
     pub faults: Faults,
     pub owner: String,
 }
 
 enum Source {
     Local(Addr<LocalSource>),
+    Kafka(Addr<KafkaSource>),
 }
 
 pub struct ReportdSupervisor {
@@ -65,8 +70,8 @@ pub struct ReportdSupervisor {
 }
 
 impl ReportdSupervisor {
-    pub fn start(parts: Parts) -> Addr<ReportdSupervisor> {
-        let Parts { settings, roles, store, cache, storage, publisher, local_queue, faults, owner } = parts;
+    pub fn start(parts: Parts) -> Result<Addr<ReportdSupervisor>, crate::queue::QueueError> {
+        let Parts { settings, roles, store, cache, storage, publisher, local_queue, kafka, faults, owner } = parts;
         let wake = Arc::new(Notify::new());
         let batch = settings.pools.status_batch;
         let status = {
@@ -103,10 +108,18 @@ impl ReportdSupervisor {
                 shutdown: stopped.clone(),
             });
             let in_flight = settings.pools.in_flight;
-            source = match (settings.queue.backend, local_queue) {
-                (QueueBackend::Local, Some(q)) => {
+            source = match (settings.queue.backend, local_queue, kafka) {
+                (QueueBackend::Local, Some(q), _) => {
                     let rx = q.receiver();
                     Some(Source::Local(actix::Supervisor::start(move |_| LocalSource::new(rx, worker, in_flight))))
+                }
+                (QueueBackend::Kafka, _, Some(producer)) => {
+                    let offsets = Arc::new(std::sync::Mutex::new(Offsets::default()));
+                    let consumer = Arc::new(kafka::consumer(&settings.queue, offsets.clone())?);
+                    let dlq = settings.queue.dlq_topic.clone();
+                    Some(Source::Kafka(actix::Supervisor::start(move |_| {
+                        KafkaSource::new(consumer, offsets, producer, dlq, worker, in_flight)
+                    })))
                 }
                 _ => None,
             };
@@ -116,8 +129,8 @@ impl ReportdSupervisor {
                 Sweeper::new(store, status, s.interval, s.requeue_after, embedded)
             }));
         }
-        ReportdSupervisor { status, source, relay, sweeper, stopped, deadline: settings.worker.shutdown_deadline }
-            .start()
+        Ok(ReportdSupervisor { status, source, relay, sweeper, stopped, deadline: settings.worker.shutdown_deadline }
+            .start())
     }
 }
 
@@ -153,6 +166,7 @@ impl Handler<Shutdown> for ReportdSupervisor {
         Box::pin(async move {
             let report = match &source {
                 Some(Source::Local(addr)) => addr.send(Drain { deadline }).await.unwrap_or_default(),
+                Some(Source::Kafka(addr)) => addr.send(Drain { deadline }).await.unwrap_or_default(),
                 None => DrainReport::default(),
             };
             stopped.cancel();

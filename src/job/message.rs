@@ -26,10 +26,15 @@ impl JobMessage {
 /// What goes to the dead-letter topic: the job reference and why it died.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetterMessage {
+    /// The job, when the message could be read at all.
     pub id: Option<Uuid>,
     pub attempts: i32,
     pub error: String,
+    /// The job's claim-check payload key.
     pub payload: Option<String>,
+    /// An undecodable message's original value (lossy UTF-8, truncated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
 }
 
 impl DeadLetterMessage {

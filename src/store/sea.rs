@@ -27,8 +27,9 @@ pub struct SeaStore {
     db: DatabaseConnection,
 }
 
-/// Arbitrary, fixed key of the sweeper's PostgreSQL advisory lock.
+/// Arbitrary, fixed keys of the PostgreSQL advisory locks.
 const SWEEP_LOCK_KEY: i64 = 0x7265_706f_7274;
+const MIGRATE_LOCK_KEY: i64 = 0x7265_706f_7275;
 
 impl SeaStore {
     pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, StoreError> {
@@ -52,7 +53,20 @@ impl SeaStore {
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migration::Migrator::up(&self.db, None).await.map_err(classify)
+        if self.backend() != DbBackend::Postgres {
+            return migration::Migrator::up(&self.db, None).await.map_err(classify);
+        }
+        // Processes starting together: one migrates, the others wait, then find nothing to do.
+        let txn = self.db.begin().await.map_err(classify)?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [MIGRATE_LOCK_KEY.into()],
+        ))
+        .await
+        .map_err(classify)?;
+        migration::Migrator::up(&txn, None).await.map_err(classify)?;
+        txn.commit().await.map_err(classify)
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -307,6 +321,7 @@ async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result<OpOutcome,
                     attempts: job.attempts,
                     error,
                     payload: Some(job.payload_key.clone()),
+                    raw: None,
                 };
                 insert_outbox(txn, job.id, TOPIC_DLQ, msg.to_json(), now).await.map_err(classify)?;
             }

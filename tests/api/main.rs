@@ -1,5 +1,6 @@
 //! End-to-end tests of the embedded default: real HTTP against an app on
 //! port 0, with a fresh data directory (SQLite, local objects) per test.
+#[path = "../common/mod.rs"]
 mod helpers;
 
 mod cli;

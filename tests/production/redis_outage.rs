@@ -1,0 +1,103 @@
+//! Redis is a cache, not a dependency: with it down, status is served from
+//! PostgreSQL, and the cache comes back by itself.
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reportd::actors::supervisor::Roles;
+
+use crate::helpers::*;
+
+fn redis_on(port: u16) -> Child {
+    let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let dir = std::env::temp_dir();
+    let child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("redis-server did not start on {port}");
+}
+
+async fn cached(port: u16, key: &str) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut c = client.get_multiplexed_async_connection().await.ok()?;
+    redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut c).await.ok().flatten()
+}
+
+#[actix_rt::test]
+async fn status_is_served_while_redis_is_down_and_the_cache_recovers() {
+    let iso = isolate().await;
+    let port = free_port();
+    let mut redis = redis_on(port);
+    let app = spawn_production_app(
+        &iso,
+        |s| {
+            s.cache.redis_url = format!("redis://127.0.0.1:{port}");
+            s.cache.retry_after = Duration::from_millis(300);
+        },
+        Roles::SERVE,
+        Default::default(),
+    )
+    .await;
+    let key = |id: &str| format!("{}status:{id}", iso.prefix);
+
+    let before = app.submit(&report("xlsx", "before the outage", 5)).await;
+    app.wait_until_done(&before).await;
+    assert!(cached(port, &key(&before)).await.is_some(), "cached while Redis is up");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let s = app.status(&before).await;
+        assert_eq!(s["status"], "done");
+        assert!(started.elapsed() < Duration::from_secs(1), "no request waits on Redis");
+    }
+    let during = app.submit(&report("pdf", "during the outage", 5)).await;
+    app.wait_until_done(&during).await;
+    let metrics = app.metrics().await;
+    assert!(sum_metric(&metrics, "reportd_cache_errors_total") >= 1.0, "{metrics}");
+    assert_eq!(sum_metric(&metrics, "reportd_cache_up"), 0.0);
+
+    let _redis = redis_on(port);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert_eq!(app.status(&during).await["status"], "done");
+        if cached(port, &key(&during)).await.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the cache never refilled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sum_metric(&app.metrics().await, "reportd_cache_up"), 1.0);
+    app.stop().await;
+    iso.cleanup().await;
+}
+
+#[actix_rt::test]
+async fn ready_names_the_backend_that_is_down() {
+    let iso = isolate().await;
+    let dead = free_port();
+    let app = spawn_production_app(&iso, |s| s.cache.redis_url = format!("redis://127.0.0.1:{dead}"), Roles::SERVE, Default::default()).await;
+    let r = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_ne!(body["checks"]["cache"], "ok");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cache"));
+    // Requests still work without the cache.
+    let id = app.submit(&report("xlsx", "no cache", 3)).await;
+    app.wait_until_done(&id).await;
+    app.stop().await;
+    iso.cleanup().await;
+}
