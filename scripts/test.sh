@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The test command. It brings up every service the tests need (installing
-# what is missing), points the tests at them, and runs every suite.
+# The test command. It brings up every service the tests need (PostgreSQL,
+# Redis, a Kafka-protocol broker and an S3 server, installing what is missing),
+# points the suites at them and runs them all:
+#   unit tests, tests/api (embedded), tests/render, tests/deploy,
+#   tests/production (Kafka, PostgreSQL, Redis, S3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
 
 cargo test --workspace --all-targets

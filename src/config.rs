@@ -192,6 +192,10 @@ pub struct WorkerSettings {
 pub struct SweeperSettings {
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// Kafka: a job queued this long has its message looked up on the broker,
+    /// and is published again if the broker lost it or the workers passed it.
+    #[serde(with = "humantime_serde")]
+    pub lost_after: Duration,
     /// A job still `queued` this long after it was last enqueued is enqueued again.
     #[serde(with = "humantime_serde")]
     pub requeue_after: Duration,
@@ -352,7 +356,7 @@ impl Default for WorkerSettings {
 
 impl Default for SweeperSettings {
     fn default() -> Self {
-        Self { interval: Duration::from_secs(5), requeue_after: Duration::from_secs(300) }
+        Self { interval: Duration::from_secs(5), lost_after: Duration::from_secs(30), requeue_after: Duration::from_secs(300) }
     }
 }
 

@@ -21,6 +21,9 @@ use crate::storage::{Storage, StorageError, scratch_path};
 use crate::store::{Job, OpOutcome, StatusOp, StoreError};
 use crate::telemetry;
 
+/// The failure reason of a render whose job another worker took over.
+const LEASE_LOST: &str = "lease_lost";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Done,
@@ -130,6 +133,11 @@ impl Worker {
                         Outcome::Abandoned
                     }
                 }
+            }
+            Err(failure) if failure.reason == LEASE_LOST => {
+                metrics::counter!(telemetry::DUPLICATE_RENDERS).increment(1);
+                tracing::warn!("rendered, but the lease had been taken over; discarding this render");
+                Outcome::Skipped
             }
             Err(failure) => self.failed(job, failure).await,
         }
@@ -245,6 +253,12 @@ impl Worker {
             Some(FaultAction::HangMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Some(FaultAction::Exit) => std::process::exit(137),
             Some(FaultAction::Panic) | None => {}
+        }
+        // A worker that stalled (paused, swapped out) may have lost its lease
+        // meanwhile; then another worker owns the job and this render is dropped.
+        let renew = StatusOp::Heartbeat { id: job.id, owner: self.owner.clone(), lease: self.lease };
+        if let Ok(OpOutcome::Updated(None)) = self.write(renew).await {
+            return Err(Failure { message: "the lease was taken over".into(), permanent: false, reason: LEASE_LOST });
         }
         let key = self.storage.report_key(job.id, job.format);
         self.storage

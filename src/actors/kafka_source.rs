@@ -135,7 +135,7 @@ async fn dead_letter_raw(publisher: &KafkaPublisher, dlq: &str, msg: &rdkafka::m
     let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
     for attempt in 0..20u32 {
         match publisher.send(dlq, &key, letter.to_json().as_bytes()).await {
-            Ok(()) => {
+            Ok(_) => {
                 tracing::error!(partition = msg.partition(), offset = msg.offset(), error, "poison message moved to the dead-letter topic");
                 return true;
             }

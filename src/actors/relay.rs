@@ -129,9 +129,9 @@ async fn publish(store: &Arc<dyn JobStore>, publisher: &Arc<dyn Publisher>, rows
     let mut unsent = Vec::new();
     for (row, result) in rows.iter().zip(results) {
         match result {
-            Ok(()) => {
+            Ok(position) => {
                 metrics::counter!(telemetry::OUTBOX_PUBLISHED, "topic" => topic_label(&row.topic)).increment(1);
-                sent.push(row.id);
+                sent.push((row.id, position.map(|p| (p.partition, p.offset))));
             }
             Err(e) => {
                 metrics::counter!(telemetry::OUTBOX_ERRORS).increment(1);

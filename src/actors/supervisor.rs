@@ -21,7 +21,7 @@ use crate::cache::StatusCache;
 use crate::config::{QueueBackend, Settings};
 use crate::faults::Faults;
 use crate::queue::kafka::{self, KafkaPublisher, Offsets};
-use crate::queue::{LocalQueue, Publisher};
+use crate::queue::{LocalQueue, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::JobStore;
 use crate::telemetry;
@@ -124,10 +124,12 @@ impl ReportdSupervisor {
                 _ => None,
             };
             let embedded = settings.queue.backend == QueueBackend::Local;
+            let inspector: Option<Arc<dyn QueueInspector>> = match settings.queue.backend {
+                QueueBackend::Kafka => Some(Arc::new(kafka::KafkaInspector::new(&settings.queue)?)),
+                QueueBackend::Local => None,
+            };
             let (store, status, s) = (store.clone(), status.clone(), settings.sweeper.clone());
-            sweeper = Some(actix::Supervisor::start(move |_| {
-                Sweeper::new(store, status, s.interval, s.requeue_after, embedded)
-            }));
+            sweeper = Some(actix::Supervisor::start(move |_| Sweeper::new(store, status, inspector, &s, embedded)));
         }
         Ok(ReportdSupervisor { status, source, relay, sweeper, stopped, deadline: settings.worker.shutdown_deadline }
             .start())

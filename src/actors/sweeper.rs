@@ -10,13 +10,17 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::status::{StatusActor, apply};
-use crate::store::{JobStore, OpOutcome, StatusOp};
+use crate::queue::{Position, QueueInspector};
+use crate::store::{Job, JobStore, OpOutcome, StatusOp};
 use crate::telemetry;
 
 pub struct Sweeper {
     store: Arc<dyn JobStore>,
     status: Addr<StatusActor>,
+    /// Kafka: asks the broker whether a queued job's message is still there.
+    inspector: Option<Arc<dyn QueueInspector>>,
     interval: Duration,
+    lost_after: Duration,
     requeue_after: Duration,
     /// Embedded mode: at start every unfinished job belongs to a dead process.
     recover_at_start: bool,
@@ -27,11 +31,20 @@ impl Sweeper {
     pub fn new(
         store: Arc<dyn JobStore>,
         status: Addr<StatusActor>,
-        interval: Duration,
-        requeue_after: Duration,
+        inspector: Option<Arc<dyn QueueInspector>>,
+        settings: &crate::config::SweeperSettings,
         recover_at_start: bool,
     ) -> Self {
-        Self { store, status, interval, requeue_after, recover_at_start, stop: CancellationToken::new() }
+        Self {
+            store,
+            status,
+            inspector,
+            interval: settings.interval,
+            lost_after: settings.lost_after,
+            requeue_after: settings.requeue_after,
+            recover_at_start,
+            stop: CancellationToken::new(),
+        }
     }
 }
 
@@ -44,8 +57,9 @@ impl Actor for Sweeper {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.stop = CancellationToken::new();
-        let (store, status, interval, requeue_after, stop) =
-            (self.store.clone(), self.status.clone(), self.interval, self.requeue_after, self.stop.clone());
+        let (store, status, inspector, stop) =
+            (self.store.clone(), self.status.clone(), self.inspector.clone(), self.stop.clone());
+        let (interval, lost_after, requeue_after) = (self.interval, self.lost_after, self.requeue_after);
         let recover = std::mem::take(&mut self.recover_at_start);
         ctx.spawn(
             async move {
@@ -53,7 +67,7 @@ impl Actor for Sweeper {
                     recover_all(&store, &status).await;
                 }
                 loop {
-                    sweep(&store, &status, requeue_after).await;
+                    sweep(&store, &status, inspector.as_deref(), lost_after, requeue_after).await;
                     refresh_gauges(&store).await;
                     tokio::select! {
                         _ = stop.cancelled() => return,
@@ -107,7 +121,13 @@ async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
     }
 }
 
-async fn sweep(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>, requeue_after: Duration) {
+async fn sweep(
+    store: &Arc<dyn JobStore>,
+    status: &Addr<StatusActor>,
+    inspector: Option<&dyn QueueInspector>,
+    lost_after: Duration,
+    requeue_after: Duration,
+) {
     let guard = match store.try_sweep_lock().await {
         Ok(Some(g)) => g,
         Ok(None) => return,
@@ -134,18 +154,58 @@ async fn sweep(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>, requeue_af
             }
         }
     }
-    let before = now - chrono::Duration::from_std(requeue_after).unwrap_or(chrono::Duration::minutes(5));
-    if let Ok(stale) = store.stale_queued(before, PAGE).await {
-        for job in stale {
+    let threshold = if inspector.is_some() { lost_after.min(requeue_after) } else { requeue_after };
+    let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
+    if let Ok(stale) = store.stale_queued(before, PAGE).await
+        && !stale.is_empty()
+    {
+        for (job, why) in lost_messages(store, inspector, stale, requeue_after).await {
             if let Ok(OpOutcome::Updated(Some(_))) =
-                apply(status, StatusOp::Republish { id: job.id, older_than: requeue_after }).await
+                apply(status, StatusOp::Republish { id: job.id, older_than: threshold }).await
             {
-                metrics::counter!(telemetry::JOBS_REPUBLISHED).increment(1);
-                tracing::warn!(job_id = %job.id, "queued too long; published again");
+                metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why).increment(1);
+                tracing::warn!(job_id = %job.id, why, "the job's message went missing; published again");
             }
         }
     }
     guard.release().await;
+}
+
+/// Of the jobs queued a while, those whose message will not reach a worker:
+/// per the broker when it can tell, else those queued longer than `requeue_after`.
+async fn lost_messages(
+    store: &Arc<dyn JobStore>,
+    inspector: Option<&dyn QueueInspector>,
+    stale: Vec<Job>,
+    requeue_after: Duration,
+) -> Vec<(Job, &'static str)> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(requeue_after).unwrap_or(chrono::Duration::minutes(5));
+    let overdue = |j: &Job| j.updated_at < cutoff;
+    let Some(inspector) = inspector else {
+        return stale.into_iter().filter(overdue).map(|j| (j, "overdue")).collect();
+    };
+    let ids: Vec<_> = stale.iter().map(|j| j.id).collect();
+    let positions: std::collections::HashMap<_, _> = store.last_positions(&ids).await.unwrap_or_default().into_iter().collect();
+    let known: Vec<Position> = stale
+        .iter()
+        .filter_map(|j| positions.get(&j.id).map(|&(partition, offset)| Position { partition, offset }))
+        .collect();
+    let verdicts = match inspector.lost(&known).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(error = %e, "sweeper: could not ask the queue; using the age rule");
+            return stale.into_iter().filter(overdue).map(|j| (j, "overdue")).collect();
+        }
+    };
+    let lost: std::collections::HashSet<Position> =
+        known.iter().zip(verdicts).filter(|(_, gone)| *gone).map(|(p, _)| *p).collect();
+    stale
+        .into_iter()
+        .filter_map(|j| match positions.get(&j.id) {
+            Some(&(partition, offset)) => lost.contains(&Position { partition, offset }).then_some((j, "queue_lost")),
+            None => overdue(&j).then_some((j, "overdue")),
+        })
+        .collect()
 }
 
 async fn refresh_gauges(store: &Arc<dyn JobStore>) {

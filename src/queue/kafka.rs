@@ -16,7 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::{Publisher, QueueError};
+use super::{Position, Publisher, QueueError, QueueInspector};
 use crate::config::QueueSettings;
 use crate::store::{TOPIC_DLQ, TOPIC_JOBS};
 
@@ -81,10 +81,10 @@ impl KafkaPublisher {
     }
 
     /// Sends `value` to `topic` (a real topic name) and waits for the broker's acknowledgement.
-    pub async fn send(&self, topic: &str, key: &str, value: &[u8]) -> Result<(), QueueError> {
+    pub async fn send(&self, topic: &str, key: &str, value: &[u8]) -> Result<Position, QueueError> {
         let record = FutureRecord::to(topic).key(key).payload(value);
         match self.producer.send(record, Timeout::After(self.settings.publish_timeout)).await {
-            Ok(_) => Ok(()),
+            Ok(delivery) => Ok(Position { partition: delivery.partition, offset: delivery.offset }),
             Err((e, _)) => {
                 if matches!(
                     e.rdkafka_error_code(),
@@ -100,8 +100,8 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl Publisher for KafkaPublisher {
-    async fn publish(&self, topic: &str, key: &str, value: &[u8]) -> Result<(), QueueError> {
-        self.send(self.topic(topic), key, value).await
+    async fn publish(&self, topic: &str, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError> {
+        self.send(self.topic(topic), key, value).await.map(Some)
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
@@ -138,6 +138,70 @@ pub async fn ensure_topics<C: ClientContext>(admin: &AdminClient<C>, s: &QueueSe
         }
     }
     Ok(())
+}
+
+/// Compares job messages' positions with the broker's high watermarks and the
+/// workers' committed offsets, without joining their group.
+pub struct KafkaInspector {
+    consumer: Arc<BaseConsumer>,
+    topic: String,
+}
+
+impl KafkaInspector {
+    pub fn new(s: &QueueSettings) -> Result<Self, QueueError> {
+        let consumer: BaseConsumer = base_config(s)
+            .set("group.id", &s.group_id)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| QueueError::Config(format!("kafka inspector: {e}")))?;
+        Ok(Self { consumer: Arc::new(consumer), topic: s.topic.clone() })
+    }
+}
+
+#[async_trait]
+impl QueueInspector for KafkaInspector {
+    async fn lost(&self, positions: &[Position]) -> Result<Vec<bool>, QueueError> {
+        let (consumer, topic, positions) = (self.consumer.clone(), self.topic.clone(), positions.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let timeout = Timeout::After(Duration::from_secs(5));
+            let partitions: BTreeSet<i32> = positions.iter().map(|p| p.partition).collect();
+            let mut tpl = TopicPartitionList::new();
+            for p in &partitions {
+                tpl.add_partition(&topic, *p);
+            }
+            let committed: HashMap<i32, i64> = match consumer.committed_offsets(tpl, timeout) {
+                Ok(c) => c
+                    .elements()
+                    .iter()
+                    .map(|e| (e.partition(), if let rdkafka::Offset::Offset(o) = e.offset() { o } else { -1 }))
+                    .collect(),
+                Err(e) => return Err(QueueError::Unavailable(format!("kafka committed offsets: {e}"))),
+            };
+            let mut high = HashMap::new();
+            for p in partitions {
+                let hi = match consumer.fetch_watermarks(&topic, p, timeout) {
+                    Ok((_, hi)) => hi,
+                    // The topic or partition is gone: so are its messages.
+                    Err(e) if matches!(
+                        e.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopic)
+                    ) => 0,
+                    Err(e) => return Err(QueueError::Unavailable(format!("kafka watermarks: {e}"))),
+                };
+                high.insert(p, hi);
+            }
+            Ok(positions
+                .iter()
+                .map(|pos| {
+                    let gone = high.get(&pos.partition).is_some_and(|&hi| hi <= pos.offset);
+                    let passed = committed.get(&pos.partition).is_some_and(|&c| c > pos.offset);
+                    gone || passed
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| QueueError::Unavailable(e.to_string()))?
+    }
 }
 
 /// Which offsets of each partition are in flight, so the committed position

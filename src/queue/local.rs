@@ -2,7 +2,7 @@
 //! durable; on restart the sweeper re-enqueues unfinished jobs from the store.
 use async_trait::async_trait;
 
-use super::{Publisher, QueueError};
+use super::{Position, Publisher, QueueError};
 use crate::store::TOPIC_JOBS;
 
 #[derive(Clone)]
@@ -34,12 +34,12 @@ impl LocalQueue {
 
 #[async_trait]
 impl Publisher for LocalQueue {
-    async fn publish(&self, topic: &str, _key: &str, value: &[u8]) -> Result<(), QueueError> {
+    async fn publish(&self, topic: &str, _key: &str, value: &[u8]) -> Result<Option<Position>, QueueError> {
         // The dead-letter store is the `dead_letters` table in embedded mode.
-        if topic != TOPIC_JOBS {
-            return Ok(());
+        if topic == TOPIC_JOBS {
+            self.tx.send(value.to_vec()).await.map_err(|_| QueueError::Unavailable("local queue closed".into()))?;
         }
-        self.tx.send(value.to_vec()).await.map_err(|_| QueueError::Unavailable("local queue closed".into()))
+        Ok(None)
     }
 
     async fn ping(&self) -> Result<(), QueueError> {

@@ -15,10 +15,27 @@ pub enum QueueError {
     Config(String),
 }
 
+/// Where a published message landed (Kafka partition and offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// Publishes to a logical topic (`store::TOPIC_JOBS` or `store::TOPIC_DLQ`).
 #[async_trait]
 pub trait Publisher: Send + Sync + 'static {
-    async fn publish(&self, topic: &str, key: &str, value: &[u8]) -> Result<(), QueueError>;
+    /// Returns the message's position when the queue has one.
+    async fn publish(&self, topic: &str, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError>;
     async fn ping(&self) -> Result<(), QueueError>;
     fn name(&self) -> &'static str;
+}
+
+/// Tells whether published job messages can still reach a worker.
+#[async_trait]
+pub trait QueueInspector: Send + Sync + 'static {
+    /// For each position: `true` when the message is gone without having been
+    /// handled: the broker no longer has it (a restart that lost its data), or
+    /// the workers' group has committed past it while its job is still queued.
+    async fn lost(&self, positions: &[Position]) -> Result<Vec<bool>, QueueError>;
 }

@@ -126,7 +126,10 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Takes up to `limit` due outbox rows and hides them from other relays for `hold`.
     async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
-    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Marks rows published, with where the queue put each (partition, offset) when it says.
+    async fn mark_sent(&self, sent: &[(i64, Option<(i32, i64)>)]) -> Result<(), StoreError>;
+    /// Where each job's latest published jobs message landed, for those that have a position.
+    async fn last_positions(&self, jobs: &[Uuid]) -> Result<Vec<(Uuid, (i32, i64))>, StoreError>;
     /// Offers rows whose publication failed again after `delay`.
     async fn reschedule_outbox(&self, ids: &[i64], delay: Duration) -> Result<(), StoreError>;
     /// Age of the oldest due, unsent outbox row, and how many rows are unsent.

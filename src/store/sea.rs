@@ -140,6 +140,8 @@ async fn insert_outbox(
         created_at: Set(Utc::now()),
         available_at: Set(available_at),
         sent_at: Set(None),
+        queue_partition: Set(None),
+        queue_offset: Set(None),
     };
     outbox::Entity::insert(row).exec_without_returning(txn).await.map(|_| ())
 }
@@ -545,17 +547,54 @@ impl JobStore for SeaStore {
         Ok(rows)
     }
 
-    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
-        if ids.is_empty() {
+    async fn mark_sent(&self, sent: &[(i64, Option<(i32, i64)>)]) -> Result<(), StoreError> {
+        if sent.is_empty() {
             return Ok(());
         }
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::SentAt, Expr::value(Some(Utc::now())))
-            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-            .exec(&self.db)
+        let now = Utc::now();
+        let plain: Vec<i64> = sent.iter().filter(|(_, p)| p.is_none()).map(|(id, _)| *id).collect();
+        let txn = self.db.begin().await.map_err(classify)?;
+        if !plain.is_empty() {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
+                .filter(outbox::Column::Id.is_in(plain))
+                .exec(&txn)
+                .await
+                .map_err(classify)?;
+        }
+        for (id, position) in sent {
+            if let Some((partition, offset)) = position {
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
+                    .col_expr(outbox::Column::QueuePartition, Expr::value(Some(*partition)))
+                    .col_expr(outbox::Column::QueueOffset, Expr::value(Some(*offset)))
+                    .filter(outbox::Column::Id.eq(*id))
+                    .exec(&txn)
+                    .await
+                    .map_err(classify)?;
+            }
+        }
+        txn.commit().await.map_err(classify)
+    }
+
+    async fn last_positions(&self, jobs: &[Uuid]) -> Result<Vec<(Uuid, (i32, i64))>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::JobId.is_in(jobs.iter().copied()))
+            .filter(outbox::Column::Topic.eq(TOPIC_JOBS))
+            .filter(outbox::Column::SentAt.is_not_null())
+            .order_by(outbox::Column::Id, Order::Desc)
+            .all(&self.db)
             .await
-            .map(|_| ())
-            .map_err(classify)
+            .map_err(classify)?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(rows
+            .into_iter()
+            .filter(|r| seen.insert(r.job_id))
+            .filter_map(|r| Some((r.job_id, (r.queue_partition?, r.queue_offset?))))
+            .collect())
     }
 
     async fn reschedule_outbox(&self, ids: &[i64], delay: Duration) -> Result<(), StoreError> {

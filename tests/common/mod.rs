@@ -33,6 +33,7 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     s.retry.base_delay = Duration::from_millis(50);
     s.retry.max_delay = Duration::from_millis(200);
     s.sweeper.interval = Duration::from_millis(200);
+    s.sweeper.lost_after = Duration::from_secs(3);
     s.worker.lease = Duration::from_secs(3);
     s.worker.heartbeat = Duration::from_millis(500);
     s.worker.shutdown_deadline = Duration::from_millis(500);

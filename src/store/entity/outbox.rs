@@ -14,6 +14,9 @@ pub struct Model {
     /// Not published before this time (retry backoff), and held back while a relay publishes it.
     pub available_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// Where the queue put the message (Kafka), once sent.
+    pub queue_partition: Option<i32>,
+    pub queue_offset: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
