@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
 
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast

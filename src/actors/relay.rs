@@ -45,7 +45,11 @@ impl Actor for Relay {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.stop = CancellationToken::new();
+        // A supervised actor is restarted when it stops, so stopping for good
+        // means ending its loop: the token outlives restarts.
+        if self.stop.is_cancelled() {
+            return;
+        }
         let (store, publisher, wake, interval, hold, stop) = (
             self.store.clone(),
             self.publisher.clone(),
@@ -62,9 +66,8 @@ impl Supervised for Relay {}
 
 impl Handler<StopRelay> for Relay {
     type Result = ();
-    fn handle(&mut self, _: StopRelay, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: StopRelay, _: &mut Self::Context) {
         self.stop.cancel();
-        ctx.stop();
     }
 }
 

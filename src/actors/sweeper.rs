@@ -56,7 +56,10 @@ impl Actor for Sweeper {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.stop = CancellationToken::new();
+        // Stopping for good ends the loop; the token outlives restarts.
+        if self.stop.is_cancelled() {
+            return;
+        }
         let (store, status, inspector, stop) =
             (self.store.clone(), self.status.clone(), self.inspector.clone(), self.stop.clone());
         let (interval, lost_after, requeue_after) = (self.interval, self.lost_after, self.requeue_after);
@@ -84,9 +87,8 @@ impl Supervised for Sweeper {}
 
 impl Handler<StopSweeper> for Sweeper {
     type Result = ();
-    fn handle(&mut self, _: StopSweeper, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: StopSweeper, _: &mut Self::Context) {
         self.stop.cancel();
-        ctx.stop();
     }
 }
 

@@ -6,6 +6,7 @@ fn an_invalid_setting_stops_the_process_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
         .current_dir(dir.path())
+        .env_clear()
         .env("REPORTD__POOLS__RENDER", "0")
         .output()
         .unwrap();
@@ -15,6 +16,7 @@ fn an_invalid_setting_stops_the_process_naming_the_key() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
         .current_dir(dir.path())
+        .env_clear()
         .env("REPORTD__HTTP__PORT", "eighty")
         .output()
         .unwrap();
@@ -27,6 +29,7 @@ fn migrate_creates_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
         .current_dir(dir.path())
+        .env_clear()
         .arg("migrate")
         .env("REPORTD__DATA_DIR", dir.path().join("d"))
         .output()
