@@ -11,6 +11,7 @@
 pub mod actors;
 pub mod cache;
 pub mod config;
+pub mod dlq;
 pub mod faults;
 pub mod http;
 pub mod job;

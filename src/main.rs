@@ -35,6 +35,30 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Inspect and replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Print every dead letter (Kafka: the DLQ topic; embedded: the dead_letters table).
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-enqueue dead-lettered jobs with a fresh attempt budget.
+    Replay {
+        /// The job to replay (repeatable).
+        #[arg(long = "id", required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<uuid::Uuid>,
+        /// Every job in the dead-letter queue that is still in error.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +80,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn dlq(action: DlqAction, settings: &Settings) -> anyhow::Result<()> {
+    let store = connect_store(settings).await?;
+    match action {
+        DlqAction::List { json } => {
+            let entries = reportd::dlq::list(settings, &store).await?;
+            if json {
+                for e in &entries {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+            } else {
+                println!("{:<32} {:<36} {:>8}  ERROR", "POSITION", "JOB", "ATTEMPTS");
+                for e in &entries {
+                    let job = e.job.map(|j| j.to_string()).unwrap_or_else(|| "-".into());
+                    println!("{:<32} {:<36} {:>8}  {}", e.position, job, e.attempts, e.error);
+                }
+                eprintln!("{} dead letter(s)", entries.len());
+            }
+        }
+        DlqAction::Replay { ids, all } => {
+            let ids = if all {
+                reportd::dlq::list(settings, &store).await?.into_iter().filter_map(|e| e.job).collect()
+            } else {
+                ids
+            };
+            for r in reportd::dlq::replay(settings, &store, &ids).await? {
+                println!("{} {}", r.job, r.outcome);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn load(cli: &Cli) -> Result<Settings, reportd::config::ConfigError> {
@@ -88,6 +144,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             return Ok(());
         }
+        Command::Dlq { action } => return dlq(action, &settings).await,
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;
     app.run_until_stopped().await?;

@@ -102,10 +102,13 @@ fn describe() {
 
 /// Text or JSON logs; `RUST_LOG` overrides the configured level.
 pub fn init_logging(settings: &LogSettings) {
+    // sqlx reports PostgreSQL notices ("already exists, skipping") at info: quiet them.
+    let configured = if settings.level.contains("sqlx") { settings.level.clone() } else { format!("{},sqlx=warn", settings.level) };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(&configured))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    // Logs go to stderr, so command output (`reportd dlq list`) stays clean on stdout.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -70,7 +70,9 @@ impl ResponseError for GenerateError {
 
     fn error_response(&self) -> HttpResponse {
         metrics::counter!(telemetry::JOBS_REJECTED, "reason" => self.code()).increment(1);
-        match self {
+        // A refused request may leave part of its body unread: close the
+        // connection so no client sends its next request after those bytes.
+        let mut response = match self {
             GenerateError::Invalid(v) => validation_error(v),
             GenerateError::Unavailable(_) => {
                 let mut r = json_error(self.status_code(), self.code(), &self.to_string());
@@ -81,7 +83,9 @@ impl ResponseError for GenerateError {
                 r
             }
             _ => json_error(self.status_code(), self.code(), &self.to_string()),
-        }
+        };
+        response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        response
     }
 }
 

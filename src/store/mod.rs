@@ -115,6 +115,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
     async fn list(&self, status: Option<JobStatus>, limit: u64, after: Option<Uuid>) -> Result<JobPage, StoreError>;
     async fn dead_letters(&self, job_id: Uuid) -> Result<Vec<DeadLetter>, StoreError>;
+    /// The dead-letter store, oldest first (the DLQ of the embedded mode).
+    async fn all_dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError>;
     async fn counts(&self) -> Result<StatusCounts, StoreError>;
 
     /// Jobs processing whose lease ended before `now`.

@@ -463,6 +463,15 @@ impl JobStore for SeaStore {
             .map_err(classify)
     }
 
+    async fn all_dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError> {
+        dead_letter::Entity::find()
+            .order_by(dead_letter::Column::Id, Order::Asc)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(classify)
+    }
+
     async fn counts(&self) -> Result<StatusCounts, StoreError> {
         let rows: Vec<(String, i64)> = job::Entity::find()
             .select_only()

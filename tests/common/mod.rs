@@ -63,13 +63,22 @@ pub async fn spawn_in(data_dir: PathBuf, configure: impl FnOnce(&mut Settings), 
     actix_rt::spawn(app.run());
     TestApp {
         address,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        client: client(),
         handle,
         store,
         storage,
         data_dir,
         _tmp: None,
     }
+}
+
+/// Idle connections are dropped before the server's keep-alive ends, as a well-behaved client does.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .expect("client")
 }
 
 pub fn columns() -> Value {
@@ -297,7 +306,7 @@ pub async fn spawn_production_app(
     actix_rt::spawn(app.run());
     TestApp {
         address,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        client: client(),
         handle,
         store,
         storage,

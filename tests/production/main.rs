@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod helpers;
 
+mod dlq;
 mod lifecycle;
 mod poison;
 mod redis_outage;
