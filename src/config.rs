@@ -149,6 +149,24 @@ pub struct QueueSettings {
     /// How often the outbox relay looks for due messages when nobody nudges it.
     #[serde(with = "humantime_serde")]
     pub relay_interval: Duration,
+    /// Extra librdkafka properties for every Kafka client, as `key=value` pairs
+    /// separated by commas (TLS and SASL settings, protocol pins for a broker).
+    pub librdkafka: String,
+}
+
+impl QueueSettings {
+    /// The `librdkafka` pairs, parsed.
+    pub fn librdkafka_properties(&self) -> Result<Vec<(String, String)>, String> {
+        self.librdkafka
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+                _ => Err(format!("`{p}` is not key=value")),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -327,6 +345,7 @@ impl Default for QueueSettings {
             commit_interval: Duration::from_secs(1),
             publish_timeout: Duration::from_secs(10),
             relay_interval: Duration::from_millis(500),
+            librdkafka: String::new(),
         }
     }
 }
@@ -434,6 +453,9 @@ impl Settings {
         }
         if self.queue.backend == QueueBackend::Kafka && self.queue.brokers.trim().is_empty() {
             return bad("queue.brokers", "must list at least one broker when queue.backend = \"kafka\"");
+        }
+        if let Err(problem) = self.queue.librdkafka_properties() {
+            return bad("queue.librdkafka", problem);
         }
         if self.queue.partitions < 1 {
             return bad("queue.partitions", "must be at least 1");

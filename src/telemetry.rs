@@ -13,6 +13,7 @@ pub const JOBS_COMPLETED: &str = "reportd_jobs_completed_total";
 pub const JOBS_FAILED: &str = "reportd_jobs_failed_total";
 pub const JOB_RETRIES: &str = "reportd_job_retries_total";
 pub const JOBS_SKIPPED: &str = "reportd_jobs_skipped_total";
+pub const CLAIMS: &str = "reportd_claims_total";
 pub const DUPLICATE_RENDERS: &str = "reportd_duplicate_renders_total";
 pub const RENDER_SECONDS: &str = "reportd_render_duration_seconds";
 pub const QUEUE_WAIT_SECONDS: &str = "reportd_queue_wait_seconds";
@@ -71,6 +72,7 @@ fn describe() {
     describe_counter!(JOBS_FAILED, "Jobs that ended in error, by format and reason");
     describe_counter!(JOB_RETRIES, "Failed attempts scheduled for a retry, by reason");
     describe_counter!(JOBS_SKIPPED, "Deliveries skipped because the job was not claimable, by reason");
+    describe_counter!(CLAIMS, "Jobs claimed for an attempt, by attempt (first, retry)");
     describe_counter!(DUPLICATE_RENDERS, "Renders that finished after their lease was taken over");
     describe_histogram!(RENDER_SECONDS, "Time to render a report on the render pool, by format");
     describe_histogram!(QUEUE_WAIT_SECONDS, "Time from submit to the first claim, by format");

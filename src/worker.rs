@@ -93,6 +93,8 @@ impl Worker {
             }
         };
         let format = job.format.as_str();
+        let attempt = if job.attempts == 1 { "first" } else { "retry" };
+        metrics::counter!(telemetry::CLAIMS, "attempt" => attempt).increment(1);
         if job.attempts == 1 {
             let waited = (chrono::Utc::now() - job.created_at).to_std().unwrap_or_default();
             metrics::histogram!(telemetry::QUEUE_WAIT_SECONDS, "format" => format).record(waited.as_secs_f64());

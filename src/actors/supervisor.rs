@@ -20,7 +20,7 @@ use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
 use crate::config::{QueueBackend, Settings};
 use crate::faults::Faults;
-use crate::queue::kafka::{self, KafkaPublisher, Offsets};
+use crate::queue::kafka::{self, KafkaPublisher};
 use crate::queue::{LocalQueue, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::JobStore;
@@ -114,18 +114,16 @@ impl ReportdSupervisor {
                     Some(Source::Local(actix::Supervisor::start(move |_| LocalSource::new(rx, worker, in_flight))))
                 }
                 (QueueBackend::Kafka, _, Some(producer)) => {
-                    let offsets = Arc::new(std::sync::Mutex::new(Offsets::default()));
-                    let consumer = Arc::new(kafka::consumer(&settings.queue, offsets.clone())?);
-                    let dlq = settings.queue.dlq_topic.clone();
-                    Some(Source::Kafka(actix::Supervisor::start(move |_| {
-                        KafkaSource::new(consumer, offsets, producer, dlq, worker, in_flight)
-                    })))
+                    let source = KafkaSource::new(&settings.queue, producer, worker, in_flight)?;
+                    Some(Source::Kafka(actix::Supervisor::start(move |_| source)))
                 }
                 _ => None,
             };
             let embedded = settings.queue.backend == QueueBackend::Local;
             let inspector: Option<Arc<dyn QueueInspector>> = match settings.queue.backend {
-                QueueBackend::Kafka => Some(Arc::new(kafka::KafkaInspector::new(&settings.queue)?)),
+                QueueBackend::Kafka => {
+                    Some(Arc::new(kafka::KafkaInspector::new(&settings.queue, settings.sweeper.lost_after)?))
+                }
                 QueueBackend::Local => None,
             };
             let (store, status, s) = (store.clone(), status.clone(), settings.sweeper.clone());

@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::status::{StatusActor, apply};
-use crate::queue::{Position, QueueInspector};
+use crate::queue::{Delivery, Position, QueueInspector};
 use crate::store::{Job, JobStore, OpOutcome, StatusOp};
 use crate::telemetry;
 
@@ -111,7 +111,7 @@ async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
         for job in &jobs {
             let op = match job.status {
                 crate::job::JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
-                _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO },
+                _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO, rekey: false },
             };
             if let Ok(OpOutcome::Updated(Some(_))) = apply(status, op).await {
                 recovered += 1;
@@ -162,8 +162,11 @@ async fn sweep(
         && !stale.is_empty()
     {
         for (job, why) in lost_messages(store, inspector, stale, requeue_after).await {
+            // A stalled partition may belong to a dead member the broker still
+            // counts: a new key sends the message to another partition.
+            let rekey = why == "stalled";
             if let Ok(OpOutcome::Updated(Some(_))) =
-                apply(status, StatusOp::Republish { id: job.id, older_than: threshold }).await
+                apply(status, StatusOp::Republish { id: job.id, older_than: threshold, rekey }).await
             {
                 metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why).increment(1);
                 tracing::warn!(job_id = %job.id, why, "the job's message went missing; published again");
@@ -192,19 +195,22 @@ async fn lost_messages(
         .iter()
         .filter_map(|j| positions.get(&j.id).map(|&(partition, offset)| Position { partition, offset }))
         .collect();
-    let verdicts = match inspector.lost(&known).await {
+    let verdicts = match inspector.check(&known).await {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(error = %e, "sweeper: could not ask the queue; using the age rule");
             return stale.into_iter().filter(overdue).map(|j| (j, "overdue")).collect();
         }
     };
-    let lost: std::collections::HashSet<Position> =
-        known.iter().zip(verdicts).filter(|(_, gone)| *gone).map(|(p, _)| *p).collect();
+    let verdict: std::collections::HashMap<Position, Delivery> = known.iter().copied().zip(verdicts).collect();
     stale
         .into_iter()
         .filter_map(|j| match positions.get(&j.id) {
-            Some(&(partition, offset)) => lost.contains(&Position { partition, offset }).then_some((j, "queue_lost")),
+            Some(&(partition, offset)) => match verdict.get(&Position { partition, offset }) {
+                Some(Delivery::Lost) => Some((j, "queue_lost")),
+                Some(Delivery::Stalled) => Some((j, "stalled")),
+                _ => None,
+            },
             None => overdue(&j).then_some((j, "overdue")),
         })
         .collect()

@@ -31,11 +31,21 @@ pub trait Publisher: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 }
 
+/// What became of a published job message, seen from the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Still ahead of its partition's consumer: it will be handled.
+    Waiting,
+    /// Gone without having been handled: the broker no longer has it (a restart
+    /// that lost its data), or the group committed past it.
+    Lost,
+    /// Waiting in a partition whose consumer has made no progress for a while:
+    /// its worker may be dead while the broker still counts it as a member.
+    Stalled,
+}
+
 /// Tells whether published job messages can still reach a worker.
 #[async_trait]
 pub trait QueueInspector: Send + Sync + 'static {
-    /// For each position: `true` when the message is gone without having been
-    /// handled: the broker no longer has it (a restart that lost its data), or
-    /// the workers' group has committed past it while its job is still queued.
-    async fn lost(&self, positions: &[Position]) -> Result<Vec<bool>, QueueError>;
+    async fn check(&self, positions: &[Position]) -> Result<Vec<Delivery>, QueueError>;
 }

@@ -54,8 +54,9 @@ pub enum StatusOp {
     /// processing (lease expired: its worker died) → queued, re-published now.
     /// `force` skips the lease check: at an embedded restart no other worker exists.
     Reclaim { id: Uuid, force: bool },
-    /// queued for longer than `older_than` (a message was lost) → published again.
-    Republish { id: Uuid, older_than: Duration },
+    /// queued for longer than `older_than` (a message was lost) → published again;
+    /// `rekey` gives the message a new key, so it lands on another partition.
+    Republish { id: Uuid, older_than: Duration, rekey: bool },
     /// error → queued with a fresh attempt budget (an operator's retry).
     Retry { id: Uuid },
 }

@@ -120,8 +120,12 @@ fn before(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 }
 
 async fn enqueue(txn: &DatabaseTransaction, job: &Job, available_at: DateTime<Utc>) -> Result<(), DbErr> {
+    enqueue_keyed(txn, job, available_at, job.id.to_string()).await
+}
+
+async fn enqueue_keyed(txn: &DatabaseTransaction, job: &Job, available_at: DateTime<Utc>, key: String) -> Result<(), DbErr> {
     let msg = JobMessage { id: job.id, attempt: job.attempts + 1, payload: job.payload_key.clone() };
-    insert_outbox(txn, job.id, TOPIC_JOBS, msg.to_json(), available_at).await
+    insert_outbox(txn, job.id, TOPIC_JOBS, msg.to_json(), available_at, key).await
 }
 
 async fn insert_outbox(
@@ -130,12 +134,13 @@ async fn insert_outbox(
     topic: &str,
     value: String,
     available_at: DateTime<Utc>,
+    key: String,
 ) -> Result<(), DbErr> {
     let row = outbox::ActiveModel {
         id: NotSet,
         job_id: Set(job_id),
         topic: Set(topic.to_owned()),
-        key: Set(job_id.to_string()),
+        key: Set(key),
         value: Set(value),
         created_at: Set(Utc::now()),
         available_at: Set(available_at),
@@ -325,7 +330,7 @@ async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result<OpOutcome,
                     payload: Some(job.payload_key.clone()),
                     raw: None,
                 };
-                insert_outbox(txn, job.id, TOPIC_DLQ, msg.to_json(), now).await.map_err(classify)?;
+                insert_outbox(txn, job.id, TOPIC_DLQ, msg.to_json(), now, job.id.to_string()).await.map_err(classify)?;
             }
             Ok(OpOutcome::Updated(job))
         }
@@ -346,7 +351,7 @@ async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result<OpOutcome,
             }
             Ok(OpOutcome::Updated(job))
         }
-        StatusOp::Republish { id, older_than } => {
+        StatusOp::Republish { id, older_than, rekey } => {
             let job = update()
                 .col_expr(C::UpdatedAt, Expr::value(now))
                 .filter(C::Id.eq(id))
@@ -357,7 +362,8 @@ async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result<OpOutcome,
                 .map(first)
                 .map_err(classify)?;
             if let Some(job) = &job {
-                enqueue(txn, job, now).await.map_err(classify)?;
+                let key = if rekey { format!("{}:{}", job.id, rand::random::<u32>()) } else { job.id.to_string() };
+                enqueue_keyed(txn, job, now, key).await.map_err(classify)?;
             }
             Ok(OpOutcome::Updated(job))
         }
@@ -655,6 +661,8 @@ impl JobStore for SeaStore {
             return Ok(Some(Box::new(NoSweepGuard)));
         }
         let txn = self.db.begin().await.map_err(classify)?;
+        // A sweeper whose process is paused or wedged must not hold the lock for ever.
+        txn.execute_unprepared("SET LOCAL idle_in_transaction_session_timeout = '15s'").await.map_err(classify)?;
         let row = txn
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

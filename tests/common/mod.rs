@@ -328,7 +328,14 @@ impl Proc {
     pub fn spawn(name: &str, mode: &str, env: &[(String, String)], extra: &[(&str, String)]) -> Proc {
         let port = free_port();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("reportd-test-{name}-{port}.log"))).unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reportd"));
+        let mut cmd = if std::env::var_os("REPORTD_TEST_WRAP").is_some() {
+            // Debugging aid: report how the process ended, in its log.
+            let mut c = std::process::Command::new("bash");
+            c.args(["-c", "ulimit -c unlimited; \"$0\" \"$@\"; echo \"EXIT STATUS $?\""]).arg(env!("CARGO_BIN_EXE_reportd"));
+            c
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_reportd"))
+        };
         cmd.arg(mode)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -390,6 +397,10 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // REPORTD_TEST_KEEP=1 leaves processes running after a failure, to inspect them.
+        if std::env::var_os("REPORTD_TEST_KEEP").is_some() {
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -400,7 +411,8 @@ impl Drop for Proc {
 pub fn sum_metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        // A name may carry the start of a label set, like `x_total{reason="storage"`.
+        .filter(|l| l.starts_with(name) && (name.contains('{') || l[name.len()..].starts_with(['{', ' '])))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

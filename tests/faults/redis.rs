@@ -1,0 +1,43 @@
+//! Redis stops mid-run: status keeps being served from PostgreSQL.
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::*;
+use crate::helpers::free_port;
+
+#[actix_rt::test]
+async fn redis_stopping_mid_run_fails_no_request() {
+    let port = free_port();
+    let spawn = || {
+        let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let mut redis = spawn();
+    let url = format!("redis://127.0.0.1:{port}");
+    let c = Cluster::start(2, &[("REPORTD__CACHE__REDIS_URL", url.as_str())]).await;
+    let mut ids = c.submit(10, "slow redis").await;
+    c.wait_rendering(0).await;
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    for id in &ids {
+        let r = c.client.get(c.api.url(&format!("/status/{id}"))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "status is served without Redis");
+    }
+    ids.extend(c.submit(4, "without redis").await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut redis = spawn();
+    c.wait_finished(&ids, Duration::from_secs(180)).await;
+    let (_, error) = c.check_invariants(&ids).await;
+    assert_eq!(error, 0);
+    assert!(c.metric("reportd_cache_errors_total").await >= 1.0);
+    c.finish().await;
+    redis.kill().ok();
+}
