@@ -9,6 +9,7 @@
 //! `actors/status`, or through `actors/retry` when it failed. `actors/sweeper`
 //! brings back jobs whose worker or message was lost.
 pub mod actors;
+pub mod bench;
 pub mod cache;
 pub mod config;
 pub mod dlq;

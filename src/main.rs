@@ -40,6 +40,34 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Measure render speed and peak memory next to rust_xlsxwriter, Python
+    /// XlsxWriter and ReportLab (run from the repository root, release build).
+    Bench {
+        /// Table sizes, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        rows: Vec<u64>,
+        /// Runs per case; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Skip the Python peers.
+        #[arg(long)]
+        no_peers: bool,
+        /// Skip the end-to-end jobs through the API.
+        #[arg(long)]
+        no_e2e: bool,
+        /// Where the peer scripts are.
+        #[arg(long, default_value = "bench/peers")]
+        peers_dir: PathBuf,
+        /// Scratch directory for payloads and outputs.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        /// Also write the report to this Markdown file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Run one case in this process and print its measurement (used by the bench itself).
+        #[arg(long, hide = true)]
+        case: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +91,9 @@ enum DlqAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Bench { rows, runs, no_peers, no_e2e, peers_dir, scratch, markdown, case }) = &cli.command {
+        return bench(rows, *runs, !no_peers, !no_e2e, peers_dir, scratch.clone(), markdown.as_deref(), case.as_deref());
+    }
     let settings = match load(&cli) {
         Ok(s) => s,
         Err(e) => {
@@ -77,6 +108,57 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("reportd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    rows: &[u64],
+    runs: usize,
+    peers: bool,
+    e2e: bool,
+    peers_dir: &std::path::Path,
+    scratch: Option<PathBuf>,
+    markdown: Option<&std::path::Path>,
+    case: Option<&str>,
+) -> ExitCode {
+    let scratch = scratch.unwrap_or_else(std::env::temp_dir);
+    if let Some(case) = case {
+        return match reportd::bench::run_case(case, rows.first().copied().unwrap_or(10_000), &scratch) {
+            Ok(m) => {
+                println!("{}", serde_json::to_string(&m).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("reportd bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let opts = reportd::bench::BenchOptions {
+        rows: rows.to_vec(),
+        runs: runs.max(1),
+        peers,
+        e2e,
+        scratch,
+        peers_dir: peers_dir.to_path_buf(),
+    };
+    match reportd::bench::run_report(&opts) {
+        Ok(report) => {
+            let text = format!("Measured on {}.\n\n{report}", reportd::bench::machine());
+            println!("{text}");
+            if let Some(path) = markdown
+                && let Err(e) = std::fs::write(path, &text)
+            {
+                eprintln!("reportd bench: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("reportd bench: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -145,6 +227,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Dlq { action } => return dlq(action, &settings).await,
+        Command::Bench { .. } => return Ok(()),
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;
     app.run_until_stopped().await?;
