@@ -227,12 +227,12 @@ pub fn ndjson_gzip(format: &str, rows: u64) -> anyhow::Result<Vec<u8>> {
 /// A case as the parent runs it: this binary, or a Python peer.
 pub fn measure(case: &str, rows: u64, scratch: &Path, peers_dir: &Path) -> anyhow::Result<Measurement> {
     let output = if let Some(script) = case.strip_prefix("peer:") {
-        Command::new("python3")
-            .arg(peers_dir.join(script))
-            .arg(rows.to_string())
-            .arg(scratch)
-            .arg(peers_dir.parent().unwrap_or(peers_dir).join("assets/fonts/DejaVuSans.ttf"))
-            .output()?
+        // The peers embed the same font reportd does.
+        let font = scratch.join("reportd-bench-DejaVuSans.ttf");
+        if !font.exists() {
+            std::fs::write(&font, crate::render::pdf::font::Fonts::get().regular.data)?;
+        }
+        Command::new("python3").arg(peers_dir.join(script)).arg(rows.to_string()).arg(scratch).arg(&font).output()?
     } else {
         Command::new(std::env::current_exe()?)
             .args(["bench", "--case", case, "--rows", &rows.to_string(), "--scratch"])

@@ -187,3 +187,27 @@ async fn the_queue_message_carries_a_reference_not_the_rows() {
     assert_eq!(value, json!({"id": id, "attempt": 1, "payload": job.payload_key}));
     assert!(messages[0].sent_at.is_some(), "the relay published it");
 }
+
+#[actix_rt::test]
+async fn a_hundred_thousand_row_gzip_ndjson_job_goes_through_to_done() {
+    let app = spawn_app().await;
+    let body = reportd::bench::ndjson_gzip("xlsx", 100_000).unwrap();
+    let r = app
+        .client
+        .post(app.url("/generate"))
+        .header("Content-Type", "application/x-ndjson")
+        .header("Content-Encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let status = app.wait_until_finished_within(&id, std::time::Duration::from_secs(300)).await;
+    assert_eq!(status["status"], "done", "{status}");
+    let (_, _, bytes) = app.download(&status).await;
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let range = wb.worksheet_range("Benchmark — relatório").unwrap();
+    assert_eq!(range.get_size(), (100_001, 10));
+    assert_eq!(range.get((100_000, 7)).and_then(|d| d.as_f64()), Some(99_999.0));
+}
