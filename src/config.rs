@@ -358,7 +358,9 @@ impl Default for PoolSettings {
 
 impl Default for RetrySettings {
     fn default() -> Self {
-        Self { max_attempts: 3, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) }
+        // Enough to ride out a minute-long outage of storage or the database:
+        // attempts 2-5 wait about 2, 4, 8 and 16 seconds (plus jitter).
+        Self { max_attempts: 5, base_delay: Duration::from_secs(2), max_delay: Duration::from_secs(60) }
     }
 }
 

@@ -265,11 +265,7 @@ fn parse_body(
     });
     let mut out = PayloadWriter::new(scratch).map_err(|e| GenerateError::Internal(format!("scratch file: {e}")))?;
     let header = match kind {
-        BodyKind::Json => {
-            let mut buf = Vec::new();
-            body.read_to_end(&mut buf).map_err(read_error)?;
-            parse_json(&buf, limits, &mut out)
-        }
+        BodyKind::Json => parse_json(&mut body, limits, &mut out),
         BodyKind::Ndjson => parse_ndjson(BufReader::with_capacity(256 * 1024, &mut body), limits, &mut out),
     }
     .map_err(|e| match e {

@@ -70,10 +70,11 @@ pub enum ParseError {
     Io(#[from] io::Error),
 }
 
-/// Parses a whole JSON body: `{"format","title","columns","rows"}` or `{"format","title","sheets"}`.
-pub fn parse_json(body: &[u8], limits: &Limits, out: &mut PayloadWriter) -> Result<PayloadHeader, ParseError> {
+/// Parses a JSON body, `{"format","title","columns","rows"}` or
+/// `{"format","title","sheets"}`, as it is read: memory does not grow with it.
+pub fn parse_json<R: io::Read>(body: R, limits: &Limits, out: &mut PayloadWriter) -> Result<PayloadHeader, ParseError> {
     let mut ctx = Ctx::new(limits, out);
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_reader(io::BufReader::with_capacity(256 * 1024, body));
     let result = Body { ctx: &mut ctx }.deserialize(&mut de).and_then(|h| de.end().map(|_| h));
     match result {
         Ok(header) => Ok(header),
@@ -320,10 +321,10 @@ impl<'l> Ctx<'l> {
 }
 
 /// Rows seen before their columns are kept as raw JSON until the columns arrive.
-enum Rows<'de> {
+enum Rows {
     Absent,
     Done(u64),
-    Pending(Vec<&'de RawValue>),
+    Pending(Vec<Box<RawValue>>),
 }
 
 struct Body<'c, 'l> {
@@ -403,7 +404,8 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
                 let rows = match rows {
                     Rows::Done(n) => n,
                     Rows::Absent => 0,
-                    Rows::Pending(_) => unreachable!("pending rows are replayed when columns arrive"),
+                    // Pending rows are replayed when their columns arrive.
+                    Rows::Pending(_) => return Err(ctx.fail(invalid("rows", "rows arrived without columns"))),
                 };
                 vec![SheetHeader { name: sheet_name_from_title(&title), columns, rows }]
             }
@@ -412,18 +414,17 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
     }
 }
 
-fn pending_rows<'de, A: MapAccess<'de>>(map: &mut A, ctx: &mut Ctx, path: &str) -> Result<Vec<&'de RawValue>, A::Error> {
-    let raw: &'de RawValue = map.next_value()?;
-    let text: &'de str = raw.get();
-    if text == "null" {
+fn pending_rows<'de, A: MapAccess<'de>>(map: &mut A, ctx: &mut Ctx, path: &str) -> Result<Vec<Box<RawValue>>, A::Error> {
+    let raw: Box<RawValue> = map.next_value()?;
+    if raw.get() == "null" {
         return Ok(Vec::new());
     }
-    serde_json::from_str::<Vec<&'de RawValue>>(text)
+    serde_json::from_str::<Vec<Box<RawValue>>>(raw.get())
         .map_err(|_| ctx.fail(invalid(path, format!("`{path}` must be an array of rows"))))
 }
 
 /// Validates rows that arrived before their columns.
-fn replay<E: de::Error>(ctx: &mut Ctx, raw: &[&RawValue], columns: &[Column], path: &str) -> Result<u64, E> {
+fn replay<E: de::Error>(ctx: &mut Ctx, raw: &[Box<RawValue>], columns: &[Column], path: &str) -> Result<u64, E> {
     for (i, r) in raw.iter().enumerate() {
         let mut de = serde_json::Deserializer::from_str(r.get());
         let seed = Row { ctx: &mut *ctx, columns, path, index: i as u64 };
@@ -565,7 +566,8 @@ impl<'de> Visitor<'de> for Sheet<'_, '_> {
         let rows = match rows {
             Rows::Done(n) => n,
             Rows::Absent => 0,
-            Rows::Pending(_) => unreachable!("pending rows are replayed when columns arrive"),
+            // Pending rows are replayed when their columns arrive.
+            Rows::Pending(_) => return Err(ctx.fail(invalid(rows_path, "rows arrived without columns"))),
         };
         Ok(SheetHeader { name, columns, rows })
     }

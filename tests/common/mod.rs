@@ -57,19 +57,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings), roles: Roles,
 pub async fn spawn_in(data_dir: PathBuf, configure: impl FnOnce(&mut Settings), roles: Roles, faults: Faults) -> TestApp {
     let mut settings = test_settings(&data_dir);
     configure(&mut settings);
+    start(settings, roles, faults, data_dir).await
+}
+
+/// Builds the application, serves it in the background and wraps it for tests.
+async fn start(settings: Settings, roles: Roles, faults: Faults, data_dir: PathBuf) -> TestApp {
     let app = Application::build_with(settings, roles, faults).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (handle, store, storage) = (app.handle(), app.store(), app.storage());
     actix_rt::spawn(app.run());
-    TestApp {
-        address,
-        client: client(),
-        handle,
-        store,
-        storage,
-        data_dir,
-        _tmp: None,
-    }
+    TestApp { address, client: client(), handle, store, storage, data_dir, _tmp: None }
 }
 
 /// Idle connections are dropped before the server's keep-alive ends, as a well-behaved client does.
@@ -300,19 +297,21 @@ pub async fn spawn_production_app(
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut settings = production_settings(tmp.path(), iso);
     configure(&mut settings);
-    let app = Application::build_with(settings, roles, faults).await.expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (handle, store, storage) = (app.handle(), app.store(), app.storage());
-    actix_rt::spawn(app.run());
-    TestApp {
-        address,
-        client: client(),
-        handle,
-        store,
-        storage,
-        data_dir: tmp.path().to_path_buf(),
-        _tmp: Some(tmp),
+    let mut app = start(settings, roles, faults, tmp.path().to_path_buf()).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+/// Starts a server process and waits until it listens on `port`.
+pub fn spawn_listening(cmd: &mut std::process::Command, port: u16) -> std::process::Child {
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
+    panic!("{cmd:?} did not listen on {port}");
 }
 
 /// A reportd process started by a test; killed if the test ends without stopping it.

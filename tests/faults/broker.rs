@@ -1,27 +1,17 @@
 //! The broker restarts with memory storage: topics, messages and committed
 //! offsets are gone. The outbox and the sweeper bring every job back.
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::helpers::free_port;
+use crate::helpers::{free_port, spawn_listening};
 
 fn tansu(port: u16) -> Child {
     let bin = std::env::var("REPORTD_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
     let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("tansu did not listen on {port}");
+    let mut cmd = Command::new(bin);
+    cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"]);
+    spawn_listening(&mut cmd, port)
 }
 
 #[actix_rt::test]

@@ -1,24 +1,20 @@
 //! Redis stops mid-run: status keeps being served from PostgreSQL.
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::helpers::free_port;
+use crate::helpers::{free_port, spawn_listening};
 
 #[actix_rt::test]
 async fn redis_stopping_mid_run_fails_no_request() {
     let port = free_port();
     let spawn = || {
         let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
+        let mut cmd = Command::new(bin);
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir());
+        spawn_listening(&mut cmd, port)
     };
     let mut redis = spawn();
     let url = format!("redis://127.0.0.1:{port}");

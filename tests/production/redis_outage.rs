@@ -1,30 +1,20 @@
 //! Redis is a cache, not a dependency: with it down, status is served from
 //! PostgreSQL, and the cache comes back by itself.
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use reportd::actors::supervisor::Roles;
 
 use crate::helpers::*;
 
-fn redis_on(port: u16) -> Child {
+/// A Redis of this test's own, so stopping it disturbs nobody else.
+pub fn redis_on(port: u16) -> Child {
     let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let dir = std::env::temp_dir();
-    let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("redis-server did not start on {port}");
+        .arg(std::env::temp_dir());
+    spawn_listening(&mut cmd, port)
 }
 
 async fn cached(port: u16, key: &str) -> Option<String> {
