@@ -302,6 +302,16 @@ pub async fn spawn_production_app(
     app
 }
 
+/// A Redis of a test's own, so stopping it disturbs nobody else.
+pub fn redis_on(port: u16) -> std::process::Child {
+    let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(std::env::temp_dir());
+    spawn_listening(&mut cmd, port)
+}
+
 /// Starts a server process and waits until it listens on `port`.
 pub fn spawn_listening(cmd: &mut std::process::Command, port: u16) -> std::process::Child {
     let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");

@@ -1,22 +1,13 @@
 //! Redis stops mid-run: status keeps being served from PostgreSQL.
-use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::helpers::{free_port, spawn_listening};
+use crate::helpers::{free_port, redis_on};
 
 #[actix_rt::test]
 async fn redis_stopping_mid_run_fails_no_request() {
     let port = free_port();
-    let spawn = || {
-        let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let mut cmd = Command::new(bin);
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir());
-        spawn_listening(&mut cmd, port)
-    };
-    let mut redis = spawn();
+    let mut redis = redis_on(port);
     let url = format!("redis://127.0.0.1:{port}");
     let c = Cluster::start(2, &[("REPORTD__CACHE__REDIS_URL", url.as_str())]).await;
     let mut ids = c.submit(10, "slow redis").await;
@@ -29,7 +20,7 @@ async fn redis_stopping_mid_run_fails_no_request() {
     }
     ids.extend(c.submit(4, "without redis").await);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut redis = spawn();
+    let mut redis = redis_on(port);
     c.wait_finished(&ids, Duration::from_secs(180)).await;
     let (_, error) = c.check_invariants(&ids).await;
     assert_eq!(error, 0);

@@ -1,21 +1,10 @@
 //! Redis is a cache, not a dependency: with it down, status is served from
 //! PostgreSQL, and the cache comes back by itself.
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use reportd::actors::supervisor::Roles;
 
 use crate::helpers::*;
-
-/// A Redis of this test's own, so stopping it disturbs nobody else.
-pub fn redis_on(port: u16) -> Child {
-    let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let mut cmd = Command::new(bin);
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(std::env::temp_dir());
-    spawn_listening(&mut cmd, port)
-}
 
 async fn cached(port: u16, key: &str) -> Option<String> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
