@@ -15,6 +15,7 @@ use crate::telemetry;
 
 const BATCH: u64 = 256;
 
+#[derive(Clone)]
 pub struct Relay {
     store: Arc<dyn JobStore>,
     publisher: Arc<dyn Publisher>,
@@ -50,15 +51,9 @@ impl Actor for Relay {
         if self.stop.is_cancelled() {
             return;
         }
-        let (store, publisher, wake, interval, hold, stop) = (
-            self.store.clone(),
-            self.publisher.clone(),
-            self.wake.clone(),
-            self.interval,
-            self.hold,
-            self.stop.clone(),
-        );
-        ctx.spawn(async move { run(store, publisher, wake, interval, hold, stop).await }.into_actor(self));
+        // The loop works on a copy; the stop token is shared with this actor.
+        let relay = self.clone();
+        ctx.spawn(run(relay).into_actor(self));
     }
 }
 
@@ -71,14 +66,8 @@ impl Handler<StopRelay> for Relay {
     }
 }
 
-async fn run(
-    store: Arc<dyn JobStore>,
-    publisher: Arc<dyn Publisher>,
-    wake: Arc<Notify>,
-    interval: Duration,
-    hold: Duration,
-    stop: CancellationToken,
-) {
+async fn run(relay: Relay) {
+    let Relay { store, publisher, wake, interval, hold, stop } = relay;
     let mut failures = 0u32;
     while !stop.is_cancelled() {
         let pause = match store.claim_outbox(BATCH, hold).await {
