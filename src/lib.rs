@@ -1,25 +1,27 @@
 //! reportd: asynchronous XLSX/PDF report generation.
 //!
-//! The path of a job, by folder: `http/` accepts and validates it (`job/`),
-//! stores its rows in `storage/` and its row plus an outbox message in `store/`
-//! (through `actors/status`); `actors/relay` publishes the message to `queue/`;
-//! a source actor (`actors/local_source`, `actors/kafka_source`) hands it to
-//! `worker`, which claims it, renders it with `render/` on the render pool
-//! (`actors/render`), uploads the file and records the outcome through
-//! `actors/status`, or through `actors/retry` when it failed. `actors/sweeper`
-//! brings back jobs whose worker or message was lost.
+//! The layers (ARCHITECTURE.md states the rule; `tests/layers.rs` holds it):
+//! `job/` is the domain and depends on nothing else here; `render/` knows only
+//! the domain; `store/`, `queue/`, `cache/` and `storage/` declare ports
+//! (traits) beside their adapters; `http/` and `actors/` know ports only; and
+//! `startup` alone builds adapters and wires them in.
+//!
+//! The path of a job: `http/generate` validates it (`job::validate`), stores
+//! its rows in `storage`, and records the job with its outbox message through
+//! `actors/status`; `actors/relay` publishes the message to the queue; the
+//! `actors/source` hands it to `actors/worker`, which claims it, renders it on
+//! the `actors/render` pool, uploads the report and records the outcome;
+//! `actors/sweeper` brings back jobs whose worker or message was lost.
 pub mod actors;
-pub mod bench;
-pub mod cache;
+mod cache;
+pub mod cli;
 pub mod config;
-pub mod dlq;
 pub mod faults;
-pub mod http;
+mod http;
 pub mod job;
-pub mod queue;
+mod queue;
 pub mod render;
 pub mod startup;
 pub mod storage;
 pub mod store;
-pub mod telemetry;
-pub mod worker;
+mod telemetry;

@@ -1,6 +1,9 @@
-//! `Application::build(settings)` picks the adapters named in the settings,
-//! starts the actor tree, binds the listener (port 0 in tests) and exposes
-//! `port()`; `run_until_stopped` serves until SIGTERM/SIGINT, then drains.
+//! The one place that names adapters. The builders below turn settings into
+//! ports (job store, cache, object storage, queue); `Application::build`
+//! hands them to the actor tree and the HTTP server, binds the listener
+//! (port 0 in tests) and exposes `port()`; `run_until_stopped` serves until
+//! SIGTERM/SIGINT, then drains. The command-line tools (`migrate`, `dlq`)
+//! use the same builders, so every client gets the same settings.
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -12,23 +15,97 @@ use anyhow::Context as _;
 
 use crate::actors::DrainReport;
 use crate::actors::supervisor::{Parts, ReportdSupervisor, Roles, Shutdown, StatusAddr};
-use crate::cache::{MemoryCache, RedisCache, StatusCache};
+use crate::cache::StatusCache;
+use crate::cache::memory::MemoryCache;
+use crate::cache::redis::RedisCache;
 use crate::config::{CacheBackend, QueueBackend, Settings};
 use crate::faults::Faults;
+use crate::http::error::ApiError;
 use crate::http::{self, AppState};
 use crate::job::validate::Limits;
-use crate::queue::{LocalQueue, Publisher};
-use crate::queue::kafka::KafkaPublisher;
+use crate::queue::kafka::{KafkaDeadLetters, KafkaInspector, KafkaPublisher, KafkaSource};
+use crate::queue::local::{LocalQueue, StoreDeadLetters};
+use crate::queue::{DeadLetterLog, JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
-use crate::store::{JobStore, SeaStore};
+use crate::storage::object::ObjectStorage;
+use crate::store::JobStore;
+use crate::store::sea::SeaStore;
 use crate::telemetry;
+
+/// Connects the job store and applies migrations (also `reportd migrate`).
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn JobStore>> {
+    if settings.is_sqlite() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data_dir {}", settings.data_dir.display()))?;
+    }
+    let store = SeaStore::connect(&settings.database_url(), settings.database.max_connections, settings.database.connect_timeout)
+        .await
+        .context("connecting to the database (database.url)")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(Arc::new(store))
+}
+
+pub fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>> {
+    let c = &settings.cache;
+    Ok(match c.backend {
+        CacheBackend::Memory => Arc::new(MemoryCache::new(c.capacity, c.ttl)),
+        CacheBackend::Redis => {
+            Arc::new(RedisCache::new(&c.redis_url, &c.key_prefix, c.ttl, c.timeout, c.retry_after).context("cache.redis_url")?)
+        }
+    })
+}
+
+pub async fn storage(settings: &Settings) -> anyhow::Result<Arc<dyn Storage>> {
+    Ok(Arc::new(ObjectStorage::from_settings(settings).await.context("object storage (storage.*)")?))
+}
+
+/// The queue's ports for a process.
+struct Queue {
+    publisher: Arc<dyn Publisher>,
+    /// Only in processes that run workers.
+    source: Option<Arc<dyn JobSource>>,
+    inspector: Option<Arc<dyn QueueInspector>>,
+    /// Kafka: the producer, whose topics are created in the background.
+    kafka: Option<Arc<KafkaPublisher>>,
+}
+
+fn queue(settings: &Settings, workers: bool) -> anyhow::Result<Queue> {
+    let q = &settings.queue;
+    Ok(match q.backend {
+        QueueBackend::Local => {
+            let local = LocalQueue::default();
+            let source = workers.then(|| Arc::new(local.clone()) as Arc<dyn JobSource>);
+            Queue { publisher: Arc::new(local), source, inspector: None, kafka: None }
+        }
+        QueueBackend::Kafka => {
+            let producer = Arc::new(KafkaPublisher::new(q).context("queue.brokers")?);
+            let (source, inspector): (Option<Arc<dyn JobSource>>, Option<Arc<dyn QueueInspector>>) = if workers {
+                (
+                    Some(Arc::new(KafkaSource::new(q).context("the kafka consumer")?)),
+                    Some(Arc::new(KafkaInspector::new(q, settings.sweeper.lost_after).context("the kafka inspector")?)),
+                )
+            } else {
+                (None, None)
+            };
+            Queue { publisher: producer.clone(), source, inspector, kafka: Some(producer) }
+        }
+    })
+}
+
+/// Where `reportd dlq list` reads dead letters: the DLQ topic, or the job store's table.
+pub fn dead_letter_log(settings: &Settings, store: Arc<dyn JobStore>) -> Arc<dyn DeadLetterLog> {
+    match settings.queue.backend {
+        QueueBackend::Kafka => Arc::new(KafkaDeadLetters::new(&settings.queue)),
+        QueueBackend::Local => Arc::new(StoreDeadLetters(store)),
+    }
+}
 
 pub struct Application {
     port: u16,
     server: Server,
     supervisor: Addr<ReportdSupervisor>,
     store: Arc<dyn JobStore>,
-    storage: Arc<Storage>,
+    storage: Arc<dyn Storage>,
 }
 
 /// Stops a running application from elsewhere (tests, signal handlers).
@@ -47,19 +124,6 @@ impl AppHandle {
     }
 }
 
-/// Connects the job store and applies migrations (also `reportd migrate`).
-pub async fn connect_store(settings: &Settings) -> anyhow::Result<SeaStore> {
-    if settings.is_sqlite() {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data_dir {}", settings.data_dir.display()))?;
-    }
-    let store = SeaStore::connect(&settings.database_url(), settings.database.max_connections, settings.database.connect_timeout)
-        .await
-        .context("connecting to the database (database.url)")?;
-    store.migrate().await.context("applying migrations")?;
-    Ok(store)
-}
-
 impl Application {
     pub async fn build(settings: Settings, roles: Roles) -> anyhow::Result<Self> {
         Self::build_with(settings, roles, Faults::default()).await
@@ -67,69 +131,45 @@ impl Application {
 
     pub async fn build_with(settings: Settings, roles: Roles, faults: Faults) -> anyhow::Result<Self> {
         let metrics = telemetry::metrics_handle();
-        let store: Arc<dyn JobStore> = Arc::new(connect_store(&settings).await?);
-        let c = &settings.cache;
-        let cache: Arc<dyn StatusCache> = match c.backend {
-            CacheBackend::Memory => Arc::new(MemoryCache::new(c.capacity, c.ttl)),
-            CacheBackend::Redis => Arc::new(
-                RedisCache::new(&c.redis_url, &c.key_prefix, c.ttl, c.timeout, c.retry_after)
-                    .context("cache.redis_url")?,
-            ),
-        };
-        let storage = Arc::new(Storage::from_settings(&settings).await.context("object storage (storage.*)")?);
-        let (publisher, local_queue, kafka): (Arc<dyn Publisher>, _, _) = match settings.queue.backend {
-            QueueBackend::Local => {
-                let q = LocalQueue::default();
-                (Arc::new(q.clone()), Some(q), None)
-            }
-            QueueBackend::Kafka => {
-                let k = Arc::new(KafkaPublisher::new(&settings.queue).context("queue.brokers")?);
-                // Missing topics are created now; if Kafka is down, the outbox holds
-                // new jobs and the topics are made when publishing first fails.
-                if let Err(e) = k.ensure_topics().await {
-                    tracing::warn!(error = %e, "kafka unreachable at start; new jobs wait in the outbox");
-                }
-                (k.clone() as Arc<dyn Publisher>, None, Some(k))
-            }
-        };
+        let store = connect_store(&settings).await?;
+        let cache = cache(&settings)?;
+        let storage = storage(&settings).await?;
+        let Queue { publisher, source, inspector, kafka } = queue(&settings, roles.worker)?;
         std::fs::create_dir_all(settings.scratch_dir()).context("worker.scratch_dir")?;
 
         let listener = TcpListener::bind((settings.http.host, settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         let port = listener.local_addr()?.port();
-        let owner = format!(
-            "{}:{}:{}",
-            hostname(),
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        if let Some(kafka) = kafka {
+            // Missing topics are created in the background, so the port answers
+            // probes while the broker is down; meanwhile the outbox holds new jobs.
+            actix_rt::spawn(async move {
+                if let Err(e) = kafka.ensure_topics().await {
+                    tracing::warn!(error = %e, "kafka unreachable at start; topics are created once it answers");
+                }
+            });
+        }
+        let owner = format!("{}:{}:{}", hostname(), std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let supervisor = ReportdSupervisor::start(Parts {
             settings: settings.clone(),
-            roles,
             store: store.clone(),
             cache: cache.clone(),
             storage: storage.clone(),
             publisher: publisher.clone(),
-            local_queue,
-            kafka,
+            source,
+            inspector,
+            recover_at_start: settings.queue.backend == QueueBackend::Local,
             faults,
             owner,
-        })
-        .context("starting the queue consumer")?;
+        });
         let status = supervisor.send(StatusAddr).await.context("starting the actors")?;
-        let l = &settings.limits;
         let state = web::Data::new(AppState {
-            status,
+            transitions: Arc::new(status),
             store: store.clone(),
             cache,
             storage: storage.clone(),
             publisher,
-            limits: Limits {
-                max_columns: l.max_columns,
-                max_sheets: l.max_sheets,
-                max_title_chars: l.max_title_chars,
-                max_text_chars: l.max_text_chars,
-            },
+            limits: Limits::from(&settings.limits),
             body_limit: settings.http.body_limit,
             stream_body_limit: settings.http.stream_body_limit,
             max_attempts: settings.retry.max_attempts,
@@ -141,12 +181,14 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                    let resp = http::error::bad_request("invalid_query", err.to_string());
-                    InternalError::from_response(err, resp).into()
+                    let message = err.to_string();
+                    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::InvalidQuery(message)))
+                        .into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
-                    let resp = http::error::bad_request("invalid_path", err.to_string());
-                    InternalError::from_response(err, resp).into()
+                    let message = err.to_string();
+                    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::InvalidQuery(message)))
+                        .into()
                 }))
                 .wrap_fn(http::record_metrics)
                 .configure(http::routes(api))
@@ -180,7 +222,7 @@ impl Application {
         self.store.clone()
     }
 
-    pub fn storage(&self) -> Arc<Storage> {
+    pub fn storage(&self) -> Arc<dyn Storage> {
         self.storage.clone()
     }
 
@@ -206,24 +248,17 @@ impl Application {
 }
 
 async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -7,43 +7,43 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
 
-pub const JOBS_SUBMITTED: &str = "reportd_jobs_submitted_total";
-pub const JOBS_REJECTED: &str = "reportd_jobs_rejected_total";
-pub const JOBS_COMPLETED: &str = "reportd_jobs_completed_total";
-pub const JOBS_FAILED: &str = "reportd_jobs_failed_total";
-pub const JOB_RETRIES: &str = "reportd_job_retries_total";
-pub const JOBS_SKIPPED: &str = "reportd_jobs_skipped_total";
-pub const CLAIMS: &str = "reportd_claims_total";
-pub const DUPLICATE_RENDERS: &str = "reportd_duplicate_renders_total";
-pub const RENDER_SECONDS: &str = "reportd_render_duration_seconds";
-pub const QUEUE_WAIT_SECONDS: &str = "reportd_queue_wait_seconds";
-pub const JOB_SECONDS: &str = "reportd_job_duration_seconds";
-pub const RENDER_ROWS: &str = "reportd_render_rows_total";
-pub const QUEUE_DEPTH: &str = "reportd_queue_depth";
-pub const JOBS_BY_STATUS: &str = "reportd_jobs";
-pub const RENDER_BUSY: &str = "reportd_render_busy";
-pub const IN_FLIGHT: &str = "reportd_jobs_in_flight";
-pub const HTTP_REQUESTS: &str = "reportd_http_requests_total";
-pub const HTTP_SECONDS: &str = "reportd_http_request_duration_seconds";
-pub const CACHE_REQUESTS: &str = "reportd_cache_requests_total";
-pub const CACHE_ERRORS: &str = "reportd_cache_errors_total";
-pub const CACHE_UP: &str = "reportd_cache_up";
-pub const STATUS_BATCH_SIZE: &str = "reportd_status_batch_size";
-pub const OUTBOX_PUBLISHED: &str = "reportd_outbox_published_total";
-pub const OUTBOX_ERRORS: &str = "reportd_outbox_publish_errors_total";
-pub const OUTBOX_PENDING: &str = "reportd_outbox_pending";
-pub const OUTBOX_LAG_SECONDS: &str = "reportd_outbox_lag_seconds";
-pub const DEAD_LETTERS: &str = "reportd_dead_letters_total";
-pub const DLQ_SIZE: &str = "reportd_dlq_size";
-pub const LEASES_RECLAIMED: &str = "reportd_leases_reclaimed_total";
-pub const JOBS_REPUBLISHED: &str = "reportd_jobs_republished_total";
-pub const POISON_MESSAGES: &str = "reportd_poison_messages_total";
-pub const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
-pub const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
-pub const STORE_RETRIES: &str = "reportd_store_retries_total";
+pub(crate) const JOBS_SUBMITTED: &str = "reportd_jobs_submitted_total";
+pub(crate) const JOBS_REJECTED: &str = "reportd_jobs_rejected_total";
+pub(crate) const JOBS_COMPLETED: &str = "reportd_jobs_completed_total";
+pub(crate) const JOBS_FAILED: &str = "reportd_jobs_failed_total";
+pub(crate) const JOB_RETRIES: &str = "reportd_job_retries_total";
+pub(crate) const JOBS_SKIPPED: &str = "reportd_jobs_skipped_total";
+pub(crate) const CLAIMS: &str = "reportd_claims_total";
+pub(crate) const DUPLICATE_RENDERS: &str = "reportd_duplicate_renders_total";
+pub(crate) const RENDER_SECONDS: &str = "reportd_render_duration_seconds";
+pub(crate) const QUEUE_WAIT_SECONDS: &str = "reportd_queue_wait_seconds";
+pub(crate) const JOB_SECONDS: &str = "reportd_job_duration_seconds";
+pub(crate) const RENDER_ROWS: &str = "reportd_render_rows_total";
+pub(crate) const QUEUE_DEPTH: &str = "reportd_queue_depth";
+pub(crate) const JOBS_BY_STATUS: &str = "reportd_jobs";
+pub(crate) const RENDER_BUSY: &str = "reportd_render_busy";
+pub(crate) const IN_FLIGHT: &str = "reportd_jobs_in_flight";
+pub(crate) const HTTP_REQUESTS: &str = "reportd_http_requests_total";
+pub(crate) const HTTP_SECONDS: &str = "reportd_http_request_duration_seconds";
+pub(crate) const CACHE_REQUESTS: &str = "reportd_cache_requests_total";
+pub(crate) const CACHE_ERRORS: &str = "reportd_cache_errors_total";
+pub(crate) const CACHE_UP: &str = "reportd_cache_up";
+pub(crate) const STATUS_BATCH_SIZE: &str = "reportd_status_batch_size";
+pub(crate) const OUTBOX_PUBLISHED: &str = "reportd_outbox_published_total";
+pub(crate) const OUTBOX_ERRORS: &str = "reportd_outbox_publish_errors_total";
+pub(crate) const OUTBOX_PENDING: &str = "reportd_outbox_pending";
+pub(crate) const OUTBOX_LAG_SECONDS: &str = "reportd_outbox_lag_seconds";
+pub(crate) const DEAD_LETTERS: &str = "reportd_dead_letters_total";
+pub(crate) const DLQ_SIZE: &str = "reportd_dlq_size";
+pub(crate) const LEASES_RECLAIMED: &str = "reportd_leases_reclaimed_total";
+pub(crate) const JOBS_REPUBLISHED: &str = "reportd_jobs_republished_total";
+pub(crate) const POISON_MESSAGES: &str = "reportd_poison_messages_total";
+pub(crate) const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
+pub(crate) const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
+pub(crate) const STORE_RETRIES: &str = "reportd_store_retries_total";
 
 /// Installs the global Prometheus recorder once per process (tests build many apps).
-pub fn metrics_handle() -> PrometheusHandle {
+pub(crate) fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -103,14 +103,17 @@ fn describe() {
 }
 
 /// Text or JSON logs; `RUST_LOG` overrides the configured level.
-pub fn init_logging(settings: &LogSettings) {
+pub(crate) fn init_logging(settings: &LogSettings) {
     // sqlx reports PostgreSQL notices ("already exists, skipping") at info: quiet them.
     let configured = if settings.level.contains("sqlx") { settings.level.clone() } else { format!("{},sqlx=warn", settings.level) };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&configured))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Logs go to stderr, so command output (`reportd dlq list`) stays clean on stdout.
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_writer(std::io::stderr);
+    // Logs go to stderr, so command output (`reportd dlq list`) stays clean on
+    // stdout; colours only on a terminal, so log files hold plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_ansi(ansi).with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -3,10 +3,9 @@
 use std::io::Read;
 
 use calamine::{Data, Reader, Xlsx};
-use reportd::config::PdfBackendKind;
 use reportd::job::validate::{Limits, parse_json};
 use reportd::job::{PayloadHeader, PayloadWriter};
-use reportd::render::{RenderOptions, RenderStats, render};
+use reportd::render::{PdfBackendKind, RenderOptions, RenderStats, render};
 use serde_json::{Value, json};
 
 fn payload(body: &Value) -> (PayloadHeader, Vec<u8>) {

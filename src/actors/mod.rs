@@ -1,16 +1,16 @@
 //! The actor tree. One actor per file, with its messages beside it:
-//! `supervisor` starts the others; a source (`local_source` or `kafka_source`)
-//! feeds jobs to the `render` pool through `crate::worker`; `status` is the
-//! one writer of job state; `retry` turns failures into retries or dead
-//! letters; `relay` publishes the outbox; `sweeper` recovers lost jobs.
-pub mod kafka_source;
-pub mod local_source;
-pub mod relay;
-pub mod render;
-pub mod retry;
-pub mod status;
+//! `supervisor` starts the others; `source` takes deliveries from the queue
+//! port and runs each through `worker`, which renders on the `render` pool;
+//! `status` is the one writer of job state; `relay` publishes the outbox;
+//! `sweeper` recovers lost jobs. Actors know ports only: startup hands them
+//! the adapters.
+pub(crate) mod relay;
+pub(crate) mod render;
+pub(crate) mod source;
+pub(crate) mod status;
 pub mod supervisor;
-pub mod sweeper;
+pub(crate) mod sweeper;
+pub(crate) mod worker;
 
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ use actix::Message;
 /// Stop taking new messages and wait up to `deadline` for those in flight.
 #[derive(Message)]
 #[rtype(result = "DrainReport")]
-pub struct Drain {
-    pub deadline: Duration,
+pub(crate) struct Drain {
+    pub(crate) deadline: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::telemetry;
 const BATCH: u64 = 256;
 
 #[derive(Clone)]
-pub struct Relay {
+pub(crate) struct Relay {
     store: Arc<dyn JobStore>,
     publisher: Arc<dyn Publisher>,
     wake: Arc<Notify>,
@@ -27,7 +27,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn JobStore>,
         publisher: Arc<dyn Publisher>,
         wake: Arc<Notify>,
@@ -40,7 +40,7 @@ impl Relay {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopRelay;
+pub(crate) struct StopRelay;
 
 impl Actor for Relay {
     type Context = Context<Self>;
@@ -116,13 +116,13 @@ fn backoff(failures: u32) -> Duration {
 
 /// Publishes a batch; rows that failed are offered again shortly. Returns whether any failed.
 async fn publish(store: &Arc<dyn JobStore>, publisher: &Arc<dyn Publisher>, rows: Vec<OutboxRow>) -> bool {
-    let results = join_all(rows.iter().map(|r| publisher.publish(&r.topic, &r.key, r.value.as_bytes()))).await;
+    let results = join_all(rows.iter().map(|r| publisher.publish(r.topic, &r.key, r.value.as_bytes()))).await;
     let mut sent = Vec::with_capacity(rows.len());
     let mut unsent = Vec::new();
     for (row, result) in rows.iter().zip(results) {
         match result {
             Ok(position) => {
-                metrics::counter!(telemetry::OUTBOX_PUBLISHED, "topic" => topic_label(&row.topic)).increment(1);
+                metrics::counter!(telemetry::OUTBOX_PUBLISHED, "topic" => row.topic.as_str()).increment(1);
                 sent.push((row.id, position.map(|p| (p.partition, p.offset))));
             }
             Err(e) => {
@@ -142,12 +142,4 @@ async fn publish(store: &Arc<dyn JobStore>, publisher: &Arc<dyn Publisher>, rows
         let _ = store.reschedule_outbox(&unsent, Duration::from_secs(1)).await;
     }
     !unsent.is_empty()
-}
-
-fn topic_label(topic: &str) -> &'static str {
-    match topic {
-        crate::store::TOPIC_JOBS => "jobs",
-        crate::store::TOPIC_DLQ => "dlq",
-        _ => "other",
-    }
 }

@@ -6,46 +6,47 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use actix::prelude::*;
+use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::worker::Renderer;
 use crate::faults::{FaultPoint, Faults};
 use crate::job::ReportFormat;
 use crate::render::{RenderError, RenderOptions, RenderStats, render_file};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RenderFailure {
+pub(crate) enum RenderFailure {
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("injected failure: {0}")]
     Injected(String),
     #[error("the renderer panicked: {0}")]
     Panicked(String),
+    #[error("render pool: {0}")]
+    Pool(String),
 }
 
+/// Render one payload file into one report file.
 #[derive(Message)]
 #[rtype(result = "Result<RenderStats, RenderFailure>")]
-pub struct Render {
-    pub job_id: Uuid,
-    pub format: ReportFormat,
-    pub title: String,
-    pub payload: PathBuf,
-    pub output: PathBuf,
-    pub options: RenderOptions,
+pub(crate) struct Render {
+    pub(crate) job_id: Uuid,
+    pub(crate) format: ReportFormat,
+    pub(crate) title: String,
+    pub(crate) payload: PathBuf,
+    pub(crate) output: PathBuf,
+    pub(crate) options: RenderOptions,
 }
 
-pub struct RenderActor {
+pub(crate) struct RenderActor {
     faults: Faults,
 }
 
 impl RenderActor {
-    pub fn new(faults: Faults) -> Self {
-        Self { faults }
-    }
-
     /// Starts `threads` render actors.
-    pub fn start_pool(threads: usize, faults: Faults) -> Addr<RenderActor> {
-        SyncArbiter::start(threads, move || RenderActor::new(faults.clone()))
+    pub(crate) fn start_pool(threads: usize, faults: Faults) -> Addr<RenderActor> {
+        SyncArbiter::start(threads, move || RenderActor { faults: faults.clone() })
     }
 }
 
@@ -87,5 +88,12 @@ impl Handler<Render> for RenderActor {
                 Err(RenderFailure::Panicked(message))
             }
         }
+    }
+}
+
+#[async_trait(?Send)]
+impl Renderer for Addr<RenderActor> {
+    async fn render(&self, job: Render) -> Result<RenderStats, RenderFailure> {
+        self.send(job).await.unwrap_or_else(|e| Err(RenderFailure::Pool(e.to_string())))
     }
 }

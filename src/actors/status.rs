@@ -6,10 +6,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use async_trait::async_trait;
 use tokio::sync::{Notify, oneshot};
 
-use crate::cache::{StatusCache, StatusView};
-use crate::store::{JobStore, OpOutcome, StatusOp, StoreError};
+use crate::cache::StatusCache;
+use crate::job::Job;
+use crate::store::{JobStore, OpOutcome, StatusOp, StoreError, Transitions};
 use crate::telemetry;
 
 type Reply = oneshot::Sender<Result<OpOutcome, StoreError>>;
@@ -17,9 +19,9 @@ type Reply = oneshot::Sender<Result<OpOutcome, StoreError>>;
 /// Apply one transition; answered once it is committed and cached.
 #[derive(Message)]
 #[rtype(result = "Result<OpOutcome, StoreError>")]
-pub struct Apply(pub StatusOp);
+pub(crate) struct Apply(pub(crate) StatusOp);
 
-pub struct StatusActor {
+pub(crate) struct StatusActor {
     store: Arc<dyn JobStore>,
     cache: Arc<dyn StatusCache>,
     /// Wakes the outbox relay when a write queued a message.
@@ -30,7 +32,7 @@ pub struct StatusActor {
 }
 
 impl StatusActor {
-    pub fn new(store: Arc<dyn JobStore>, cache: Arc<dyn StatusCache>, relay: Arc<Notify>, batch: usize) -> Self {
+    pub(crate) fn new(store: Arc<dyn JobStore>, cache: Arc<dyn StatusCache>, relay: Arc<Notify>, batch: usize) -> Self {
         Self { store, cache, relay, batch: batch.max(1), pending: VecDeque::new(), flushing: false }
     }
 
@@ -46,14 +48,14 @@ impl StatusActor {
         let (store, cache, relay) = (self.store.clone(), self.cache.clone(), self.relay.clone());
         let work = async move {
             let results = store.apply(ops).await;
-            let views: Vec<StatusView> = results
+            let changed: Vec<Job> = results
                 .iter()
                 .filter_map(|r| match r {
-                    Ok(OpOutcome::Created { job, .. }) | Ok(OpOutcome::Updated(Some(job))) => Some(StatusView::from(job)),
+                    Ok(OpOutcome::Created { job, .. }) | Ok(OpOutcome::Updated(Some(job))) => Some(job.clone()),
                     _ => None,
                 })
                 .collect();
-            cache.put(&views).await;
+            cache.put(&changed).await;
             if announces {
                 relay.notify_one();
             }
@@ -93,15 +95,18 @@ impl Handler<Apply> for StatusActor {
         self.pending.push_back((msg.0, tx));
         self.flush(ctx);
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the status actor restarted".into())))
+            rx.await.unwrap_or_else(|_| Err(StoreError::unavailable("the status actor restarted")))
         })
     }
 }
 
-/// Sends a transition and maps a dead mailbox to "unavailable".
-pub async fn apply(status: &Addr<StatusActor>, op: StatusOp) -> Result<OpOutcome, StoreError> {
-    match status.send(Apply(op)).await {
-        Ok(result) => result,
-        Err(e) => Err(StoreError::Unavailable(format!("status actor: {e}"))),
+/// Callers send transitions to the actor's address; a dead mailbox is "unavailable".
+#[async_trait]
+impl Transitions for Addr<StatusActor> {
+    async fn apply(&self, op: StatusOp) -> Result<OpOutcome, StoreError> {
+        match self.send(Apply(op)).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::unavailable(format!("status actor: {e}"))),
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! The supervisor builds the actor tree and takes it down in order. Each child
-//! runs under an `actix::Supervisor`, which restarts it if it stops; the render
-//! pool's arbiter replaces actors that panic.
+//! The supervisor builds the actor tree from the ports startup hands it and
+//! takes it down in order. Each child runs under an `actix::Supervisor`, which
+//! restarts it if it stops; the render pool's arbiter replaces actors that panic.
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,23 +9,21 @@ use actix::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::kafka_source::KafkaSource;
-use super::local_source::LocalSource;
 use super::relay::{Relay, StopRelay};
 use super::render::RenderActor;
-use super::retry::{RetryActor, RetryPolicy};
+use super::source::SourceActor;
 use super::status::StatusActor;
 use super::sweeper::{StopSweeper, Sweeper};
+use super::worker::Worker;
 use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
-use crate::config::{QueueBackend, Settings};
+use crate::config::Settings;
 use crate::faults::Faults;
-use crate::queue::kafka::{self, KafkaPublisher};
-use crate::queue::{LocalQueue, Publisher, QueueInspector};
+use crate::job::RetryPolicy;
+use crate::queue::{JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
-use crate::store::JobStore;
+use crate::store::{JobStore, Transitions};
 use crate::telemetry;
-use crate::worker::Worker;
 
 /// Which halves of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,29 +38,26 @@ impl Roles {
     pub const WORKER: Roles = Roles { api: false, worker: true };
 }
 
-/// The adapters the actors work with.
-pub struct Parts {
-    pub settings: Settings,
-    pub roles: Roles,
-    pub store: Arc<dyn JobStore>,
-    pub cache: Arc<dyn StatusCache>,
-    pub storage: Arc<Storage>,
-    pub publisher: Arc<dyn Publisher>,
-    pub local_queue: Option<LocalQueue>,
-    /// The producer, when the queue is Kafka (the source dead-letters poison messages with it).
-    pub kafka: Option<Arc<KafkaPublisher>>,
-    pub faults: Faults,
-    pub owner: String,
+/// The ports the actors work with, built by startup.
+pub(crate) struct Parts {
+    pub(crate) settings: Settings,
+    pub(crate) store: Arc<dyn JobStore>,
+    pub(crate) cache: Arc<dyn StatusCache>,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) publisher: Arc<dyn Publisher>,
+    /// Present in processes that run workers.
+    pub(crate) source: Option<Arc<dyn JobSource>>,
+    /// Kafka: asks the broker about lost messages.
+    pub(crate) inspector: Option<Arc<dyn QueueInspector>>,
+    /// The queue keeps nothing across restarts (embedded): re-enqueue unfinished jobs at start.
+    pub(crate) recover_at_start: bool,
+    pub(crate) faults: Faults,
+    pub(crate) owner: String,
 }
 
-enum Source {
-    Local(Addr<LocalSource>),
-    Kafka(Addr<KafkaSource>),
-}
-
-pub struct ReportdSupervisor {
+pub(crate) struct ReportdSupervisor {
     status: Addr<StatusActor>,
-    source: Option<Source>,
+    source: Option<Addr<SourceActor>>,
     relay: Addr<Relay>,
     sweeper: Option<Addr<Sweeper>>,
     stopped: CancellationToken,
@@ -70,8 +65,8 @@ pub struct ReportdSupervisor {
 }
 
 impl ReportdSupervisor {
-    pub fn start(parts: Parts) -> Result<Addr<ReportdSupervisor>, crate::queue::QueueError> {
-        let Parts { settings, roles, store, cache, storage, publisher, local_queue, kafka, faults, owner } = parts;
+    pub(crate) fn start(parts: Parts) -> Addr<ReportdSupervisor> {
+        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner } = parts;
         let wake = Arc::new(Notify::new());
         let batch = settings.pools.status_batch;
         let status = {
@@ -86,51 +81,36 @@ impl ReportdSupervisor {
             actix::Supervisor::start(move |_| Relay::new(store, publisher, wake, interval, hold))
         };
         let stopped = CancellationToken::new();
-        let (mut source, mut sweeper) = (None, None);
-        if roles.worker {
-            let render = RenderActor::start_pool(settings.pools.render, faults.clone());
-            let retry = {
-                let (status, policy) = (status.clone(), RetryPolicy::from_settings(&settings.retry));
-                actix::Supervisor::start(move |_| RetryActor::new(status, policy))
-            };
+        let (mut source_addr, mut sweeper) = (None, None);
+        if let Some(source) = source {
+            let transitions: Arc<dyn Transitions> = Arc::new(status.clone());
             let worker = Rc::new(Worker {
-                status: status.clone(),
-                retry,
-                render,
+                transitions: transitions.clone(),
+                renderer: Rc::new(RenderActor::start_pool(settings.pools.render, faults.clone())),
                 storage,
+                policy: RetryPolicy::from(&settings.retry),
                 owner,
                 lease: settings.worker.lease,
                 heartbeat: settings.worker.heartbeat,
                 scratch: settings.scratch_dir(),
-                xlsx_rows_per_sheet: settings.render.xlsx_rows_per_sheet,
-                pdf_backend: settings.render.pdf_backend,
+                render: settings.render.clone(),
                 faults,
                 shutdown: stopped.clone(),
             });
             let in_flight = settings.pools.in_flight;
-            source = match (settings.queue.backend, local_queue, kafka) {
-                (QueueBackend::Local, Some(q), _) => {
-                    let rx = q.receiver();
-                    Some(Source::Local(actix::Supervisor::start(move |_| LocalSource::new(rx, worker, in_flight))))
-                }
-                (QueueBackend::Kafka, _, Some(producer)) => {
-                    let source = KafkaSource::new(&settings.queue, producer, worker, in_flight)?;
-                    Some(Source::Kafka(actix::Supervisor::start(move |_| source)))
-                }
-                _ => None,
-            };
-            let embedded = settings.queue.backend == QueueBackend::Local;
-            let inspector: Option<Arc<dyn QueueInspector>> = match settings.queue.backend {
-                QueueBackend::Kafka => {
-                    Some(Arc::new(kafka::KafkaInspector::new(&settings.queue, settings.sweeper.lost_after)?))
-                }
-                QueueBackend::Local => None,
-            };
-            let (store, status, s) = (store.clone(), status.clone(), settings.sweeper.clone());
-            sweeper = Some(actix::Supervisor::start(move |_| Sweeper::new(store, status, inspector, &s, embedded)));
+            source_addr = Some(actix::Supervisor::start(move |_| SourceActor::new(source, publisher, worker, in_flight)));
+            let s = settings.sweeper.clone();
+            sweeper = Some(actix::Supervisor::start(move |_| Sweeper::new(store, transitions, inspector, &s, recover_at_start)));
         }
-        Ok(ReportdSupervisor { status, source, relay, sweeper, stopped, deadline: settings.worker.shutdown_deadline }
-            .start())
+        ReportdSupervisor {
+            status,
+            source: source_addr,
+            relay,
+            sweeper,
+            stopped,
+            deadline: settings.worker.shutdown_deadline,
+        }
+        .start()
     }
 }
 
@@ -141,7 +121,7 @@ impl Actor for ReportdSupervisor {
 /// The status actor's address, for the HTTP layer.
 #[derive(Message)]
 #[rtype(result = "Addr<StatusActor>")]
-pub struct StatusAddr;
+pub(crate) struct StatusAddr;
 
 impl Handler<StatusAddr> for ReportdSupervisor {
     type Result = MessageResult<StatusAddr>;
@@ -154,7 +134,7 @@ impl Handler<StatusAddr> for ReportdSupervisor {
 /// relay and sweeper stop. What did not finish is redelivered or reclaimed.
 #[derive(Message)]
 #[rtype(result = "DrainReport")]
-pub struct Shutdown;
+pub(crate) struct Shutdown;
 
 impl Handler<Shutdown> for ReportdSupervisor {
     type Result = ResponseFuture<DrainReport>;
@@ -165,8 +145,7 @@ impl Handler<Shutdown> for ReportdSupervisor {
         let (relay, sweeper, stopped) = (self.relay.clone(), self.sweeper.take(), self.stopped.clone());
         Box::pin(async move {
             let report = match &source {
-                Some(Source::Local(addr)) => addr.send(Drain { deadline }).await.unwrap_or_default(),
-                Some(Source::Kafka(addr)) => addr.send(Drain { deadline }).await.unwrap_or_default(),
+                Some(addr) => addr.send(Drain { deadline }).await.unwrap_or_default(),
                 None => DrainReport::default(),
             };
             stopped.cancel();

@@ -9,14 +9,42 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{StatusActor, apply};
-use crate::queue::{Delivery, Position, QueueInspector};
-use crate::store::{Job, JobStore, OpOutcome, StatusOp};
+use crate::config::SweeperSettings;
+use crate::job::{Job, JobStatus};
+use crate::queue::{MessageState, Position, QueueInspector};
+use crate::store::{JobStore, OpOutcome, StatusOp, Transitions};
 use crate::telemetry;
 
-pub struct Sweeper {
+/// Why a queued job's message is published again; the label is a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LostMessage {
+    /// Queued longer than `requeue_after` with no word from the queue.
+    Overdue,
+    /// The broker no longer has it, or the group committed past it.
+    Gone,
+    /// Waiting in a partition that has not moved for `lost_after`.
+    Stalled,
+}
+
+impl LostMessage {
+    fn label(self) -> &'static str {
+        match self {
+            LostMessage::Overdue => "overdue",
+            LostMessage::Gone => "queue_lost",
+            LostMessage::Stalled => "stalled",
+        }
+    }
+
+    /// A stalled partition may belong to a dead member the broker still
+    /// counts: a new key sends the message to another partition.
+    fn rekey(self) -> bool {
+        self == LostMessage::Stalled
+    }
+}
+
+pub(crate) struct Sweeper {
     store: Arc<dyn JobStore>,
-    status: Addr<StatusActor>,
+    status: Arc<dyn Transitions>,
     /// Kafka: asks the broker whether a queued job's message is still there.
     inspector: Option<Arc<dyn QueueInspector>>,
     interval: Duration,
@@ -30,9 +58,9 @@ pub struct Sweeper {
 impl Sweeper {
     pub fn new(
         store: Arc<dyn JobStore>,
-        status: Addr<StatusActor>,
+        status: Arc<dyn Transitions>,
         inspector: Option<Arc<dyn QueueInspector>>,
-        settings: &crate::config::SweeperSettings,
+        settings: &SweeperSettings,
         recover_at_start: bool,
     ) -> Self {
         Self {
@@ -50,7 +78,7 @@ impl Sweeper {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopSweeper;
+pub(crate) struct StopSweeper;
 
 impl Actor for Sweeper {
     type Context = Context<Self>;
@@ -95,7 +123,7 @@ impl Handler<StopSweeper> for Sweeper {
 const PAGE: u64 = 200;
 
 /// Embedded restart: re-enqueue every job the previous process left unfinished.
-async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
+async fn recover_all(store: &Arc<dyn JobStore>, status: &Arc<dyn Transitions>) {
     let mut after = None;
     let mut recovered = 0;
     loop {
@@ -110,10 +138,10 @@ async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
         after = Some(last.id);
         for job in &jobs {
             let op = match job.status {
-                crate::job::JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
+                JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
                 _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO, rekey: false },
             };
-            if let Ok(OpOutcome::Updated(Some(_))) = apply(status, op).await {
+            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
                 recovered += 1;
             }
         }
@@ -125,7 +153,7 @@ async fn recover_all(store: &Arc<dyn JobStore>, status: &Addr<StatusActor>) {
 
 async fn sweep(
     store: &Arc<dyn JobStore>,
-    status: &Addr<StatusActor>,
+    status: &Arc<dyn Transitions>,
     inspector: Option<&dyn QueueInspector>,
     lost_after: Duration,
     requeue_after: Duration,
@@ -141,7 +169,7 @@ async fn sweep(
     let now = Utc::now();
     if let Ok(expired) = store.expired_leases(now, PAGE).await {
         for job in expired {
-            let op = if job.attempts >= job.max_attempts {
+            let op = if job.attempts_exhausted() {
                 StatusOp::DeadLetter {
                     id: job.id,
                     owner: None,
@@ -150,7 +178,7 @@ async fn sweep(
             } else {
                 StatusOp::Reclaim { id: job.id, force: false }
             };
-            if let Ok(OpOutcome::Updated(Some(_))) = apply(status, op).await {
+            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
                 metrics::counter!(telemetry::LEASES_RECLAIMED).increment(1);
                 tracing::warn!(job_id = %job.id, owner = ?job.lease_owner, "lease expired; job re-enqueued");
             }
@@ -162,14 +190,10 @@ async fn sweep(
         && !stale.is_empty()
     {
         for (job, why) in lost_messages(store, inspector, stale, requeue_after).await {
-            // A stalled partition may belong to a dead member the broker still
-            // counts: a new key sends the message to another partition.
-            let rekey = why == "stalled";
-            if let Ok(OpOutcome::Updated(Some(_))) =
-                apply(status, StatusOp::Republish { id: job.id, older_than: threshold, rekey }).await
-            {
-                metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why).increment(1);
-                tracing::warn!(job_id = %job.id, why, "the job's message went missing; published again");
+            let op = StatusOp::Republish { id: job.id, older_than: threshold, rekey: why.rekey() };
+            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
+                metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why.label()).increment(1);
+                tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
             }
         }
     }
@@ -183,11 +207,11 @@ async fn lost_messages(
     inspector: Option<&dyn QueueInspector>,
     stale: Vec<Job>,
     requeue_after: Duration,
-) -> Vec<(Job, &'static str)> {
+) -> Vec<(Job, LostMessage)> {
     let cutoff = Utc::now() - chrono::Duration::from_std(requeue_after).unwrap_or(chrono::Duration::minutes(5));
     let overdue = |j: &Job| j.updated_at < cutoff;
     let Some(inspector) = inspector else {
-        return stale.into_iter().filter(overdue).map(|j| (j, "overdue")).collect();
+        return stale.into_iter().filter(overdue).map(|j| (j, LostMessage::Overdue)).collect();
     };
     let ids: Vec<_> = stale.iter().map(|j| j.id).collect();
     let positions: std::collections::HashMap<_, _> = store.last_positions(&ids).await.unwrap_or_default().into_iter().collect();
@@ -199,19 +223,19 @@ async fn lost_messages(
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(error = %e, "sweeper: could not ask the queue; using the age rule");
-            return stale.into_iter().filter(overdue).map(|j| (j, "overdue")).collect();
+            return stale.into_iter().filter(overdue).map(|j| (j, LostMessage::Overdue)).collect();
         }
     };
-    let verdict: std::collections::HashMap<Position, Delivery> = known.iter().copied().zip(verdicts).collect();
+    let verdict: std::collections::HashMap<Position, MessageState> = known.iter().copied().zip(verdicts).collect();
     stale
         .into_iter()
         .filter_map(|j| match positions.get(&j.id) {
             Some(&(partition, offset)) => match verdict.get(&Position { partition, offset }) {
-                Some(Delivery::Lost) => Some((j, "queue_lost")),
-                Some(Delivery::Stalled) => Some((j, "stalled")),
+                Some(MessageState::Gone) => Some((j, LostMessage::Gone)),
+                Some(MessageState::Stalled) => Some((j, LostMessage::Stalled)),
                 _ => None,
             },
-            None => overdue(&j).then_some((j, "overdue")),
+            None => overdue(&j).then_some((j, LostMessage::Overdue)),
         })
         .collect()
 }

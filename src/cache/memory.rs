@@ -5,39 +5,36 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 use uuid::Uuid;
 
-use super::{CacheError, StatusCache, StatusView};
+use super::{CacheError, StatusCache};
+use crate::job::Job;
 
-pub struct MemoryCache {
-    cache: Cache<Uuid, StatusView>,
+pub(crate) struct MemoryCache {
+    cache: Cache<Uuid, Job>,
 }
 
 impl MemoryCache {
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
         Self { cache: Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
     }
 }
 
 #[async_trait]
 impl StatusCache for MemoryCache {
-    async fn get(&self, id: Uuid) -> Option<StatusView> {
+    async fn get(&self, id: Uuid) -> Option<Job> {
         self.cache.get(&id)
     }
 
-    async fn put(&self, views: &[StatusView]) {
-        for v in views {
-            self.cache.insert(v.id, v.clone());
+    async fn put(&self, jobs: &[Job]) {
+        for j in jobs {
+            self.cache.insert(j.id, j.clone());
         }
     }
 
-    async fn fill(&self, view: &StatusView) {
-        self.cache.entry(view.id).or_insert_with(|| view.clone());
+    async fn fill(&self, job: &Job) {
+        self.cache.entry(job.id).or_insert_with(|| job.clone());
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        "memory"
     }
 }

@@ -11,10 +11,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::{CacheError, StatusCache, StatusView};
+use super::{CacheError, StatusCache};
+use crate::job::Job;
 use crate::telemetry;
 
-pub struct RedisCache {
+pub(crate) struct RedisCache {
     client: redis::Client,
     /// Connections are driven by a runtime of their own, so they outlive
     /// whichever request or actor happened to open them.
@@ -29,7 +30,7 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
-    pub fn new(url: &str, prefix: &str, ttl: Duration, timeout: Duration, retry_after: Duration) -> Result<Self, CacheError> {
+    pub(crate) fn new(url: &str, prefix: &str, ttl: Duration, timeout: Duration, retry_after: Duration) -> Result<Self, CacheError> {
         let client = redis::Client::open(url).map_err(|e| CacheError(format!("invalid cache.redis_url: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -55,7 +56,7 @@ impl RedisCache {
         format!("{}{id}", self.prefix)
     }
 
-    /// `None` while the breaker is open (a recent failure).
+    /// False while the breaker is open (a recent failure).
     fn should_try(&self) -> bool {
         let down = self.down_since.lock().map(|g| *g).unwrap_or(None);
         match down {
@@ -146,18 +147,18 @@ impl Drop for RedisCache {
 
 #[async_trait]
 impl StatusCache for RedisCache {
-    async fn get(&self, id: Uuid) -> Option<StatusView> {
+    async fn get(&self, id: Uuid) -> Option<Job> {
         let key = self.key(id);
         let raw: Option<String> = self.run("get", |mut c| async move { c.get(key).await }).await.flatten();
         raw.and_then(|s| serde_json::from_str(&s).ok())
     }
 
-    async fn put(&self, views: &[StatusView]) {
-        if views.is_empty() {
+    async fn put(&self, jobs: &[Job]) {
+        if jobs.is_empty() {
             return;
         }
         let mut pipe = redis::pipe();
-        for v in views {
+        for v in jobs {
             if let Ok(json) = serde_json::to_string(v) {
                 pipe.set_ex(self.key(v.id), json, self.ttl_secs).ignore();
             }
@@ -165,9 +166,9 @@ impl StatusCache for RedisCache {
         self.run("put", |mut c| async move { pipe.query_async::<()>(&mut c).await }).await;
     }
 
-    async fn fill(&self, view: &StatusView) {
-        let Ok(json) = serde_json::to_string(view) else { return };
-        let key = self.key(view.id);
+    async fn fill(&self, job: &Job) {
+        let Ok(json) = serde_json::to_string(job) else { return };
+        let key = self.key(job.id);
         let ttl = self.ttl_secs;
         self.run("fill", |mut c| async move {
             redis::cmd("SET").arg(key).arg(json).arg("EX").arg(ttl).arg("NX").query_async::<()>(&mut c).await
@@ -187,9 +188,5 @@ impl StatusCache for RedisCache {
             Ok(Err(e)) => Err(CacheError(e.to_string())),
             Err(_) => Err(CacheError("no answer".into())),
         }
-    }
-
-    fn name(&self) -> &'static str {
-        "redis"
     }
 }

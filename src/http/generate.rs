@@ -3,90 +3,45 @@
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use actix_web::http::StatusCode;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
-use super::error::{json_error, validation_error};
-use crate::actors::status::apply;
-use crate::job::validate::{Limits, ParseError, ValidationError, parse_json, parse_ndjson};
+use super::error::{ApiError, ErrorCode};
+use crate::job::validate::{Limits, ParseError, parse_json, parse_ndjson};
 use crate::job::{PayloadHeader, PayloadWriter, SealedPayload};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
 use crate::telemetry;
 
-#[derive(Debug, thiserror::Error)]
-pub enum GenerateError {
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("the request body is larger than the limit of {0} bytes")]
-    TooLarge(u64),
-    #[error("{0}")]
-    Malformed(String),
-    #[error("{0}")]
-    BadHeader(String),
-    #[error("{0}")]
-    Invalid(ValidationError),
-    #[error("this Idempotency-Key was already used with a different request body (job {0})")]
-    IdempotencyConflict(Uuid),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl GenerateError {
-    fn code(&self) -> &'static str {
-        match self {
-            GenerateError::UnsupportedMediaType(_) => "unsupported_media_type",
-            GenerateError::TooLarge(_) => "payload_too_large",
-            GenerateError::Malformed(_) => "malformed_json",
-            GenerateError::BadHeader(_) => "bad_header",
-            GenerateError::Invalid(_) => "validation_failed",
-            GenerateError::IdempotencyConflict(_) => "idempotency_conflict",
-            GenerateError::Unavailable(_) => "unavailable",
-            GenerateError::Internal(_) => "internal",
-        }
-    }
-}
-
-impl ResponseError for GenerateError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            GenerateError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            GenerateError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            GenerateError::Malformed(_) | GenerateError::BadHeader(_) => StatusCode::BAD_REQUEST,
-            GenerateError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            GenerateError::IdempotencyConflict(_) => StatusCode::CONFLICT,
-            GenerateError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            GenerateError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        metrics::counter!(telemetry::JOBS_REJECTED, "reason" => self.code()).increment(1);
-        // A refused request may leave part of its body unread: close the
-        // connection so no client sends its next request after those bytes.
-        let mut response = match self {
-            GenerateError::Invalid(v) => validation_error(v),
-            GenerateError::Unavailable(_) => {
-                let mut r = json_error(self.status_code(), self.code(), &self.to_string());
-                r.headers_mut().insert(
-                    actix_web::http::header::RETRY_AFTER,
-                    actix_web::http::header::HeaderValue::from_static("5"),
-                );
-                r
+/// Around `POST /generate`: a refused request is counted by its code, and
+/// its connection closed, since part of its body may be left unread and the
+/// client's next request must not start after those bytes.
+pub(crate) fn refusals<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    srv.call(req).map(|res| {
+        res.map(|mut res| {
+            let refused = res.response().extensions().get::<ErrorCode>().copied();
+            if let Some(ErrorCode(code)) = refused {
+                metrics::counter!(telemetry::JOBS_REJECTED, "reason" => code).increment(1);
+                res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
             }
-            _ => json_error(self.status_code(), self.code(), &self.to_string()),
-        };
-        response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-        response
-    }
+            res
+        })
+    })
 }
 
 /// How much of a refused body is read and thrown away to keep the connection.
@@ -102,7 +57,7 @@ pub async fn generate(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, GenerateError> {
+) -> Result<HttpResponse, ApiError> {
     let kind = body_kind(&req)?;
     let gzip = gzipped(&req)?;
     let limit = match kind {
@@ -113,13 +68,13 @@ pub async fn generate(
         && len > limit
     {
         // Refuse before reading: the client learns at once, and we read nothing.
-        return Err(GenerateError::TooLarge(limit));
+        return Err(ApiError::TooLarge(limit));
     }
     let idempotency_key = idempotency_key(&req)?;
 
     // A database outage answers 503 now, before the client uploads its rows.
     if let Err(e) = state.store.ping().await {
-        return Err(GenerateError::Unavailable(format!("the job store is unavailable: {e}")));
+        return Err(ApiError::Unavailable(format!("the job store is unavailable: {e}")));
     }
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
@@ -143,7 +98,7 @@ pub async fn generate(
     }
     drop(tx);
     let Parsed { header, sealed, request_hash } =
-        parser.await.map_err(|e| GenerateError::Internal(format!("body parser: {e}")))??;
+        parser.await.map_err(|e| ApiError::Internal(format!("body parser: {e}")))??;
 
     let id = Uuid::now_v7();
     let payload_key = state.storage.payload_key(id);
@@ -152,7 +107,7 @@ pub async fn generate(
         .storage
         .put_payload(&payload_key, sealed)
         .await
-        .map_err(|e| GenerateError::Unavailable(format!("object storage is unavailable: {e}")))?;
+        .map_err(|e| ApiError::Unavailable(format!("object storage is unavailable: {e}")))?;
 
     let new = NewJob {
         id,
@@ -165,16 +120,16 @@ pub async fn generate(
         idempotency_key,
         request_hash,
     };
-    let created = apply(&state.status, StatusOp::Create(new)).await;
+    let created = state.transitions.apply(StatusOp::Create(new)).await;
     let (job, existing) = match created {
         Ok(OpOutcome::Created { job, existing }) => (job, existing),
-        Ok(OpOutcome::Updated(_)) => return Err(GenerateError::Internal("unexpected store answer".into())),
+        Ok(OpOutcome::Updated(_)) => return Err(ApiError::Internal("unexpected store answer".into())),
         Err(e) => {
             discard(&state, payload_key);
             return Err(match e {
-                StoreError::IdempotencyConflict(job) => GenerateError::IdempotencyConflict(job.id),
-                StoreError::Unavailable(m) => GenerateError::Unavailable(format!("the job store is unavailable: {m}")),
-                StoreError::Db(e) => GenerateError::Internal(e.to_string()),
+                StoreError::IdempotencyConflict(id) => ApiError::IdempotencyConflict(id),
+                StoreError::Unavailable(m) => ApiError::Unavailable(format!("the job store is unavailable: {m}")),
+                StoreError::Failed(e) => ApiError::Internal(e.to_string()),
             });
         }
     };
@@ -203,10 +158,10 @@ fn discard(state: &web::Data<AppState>, key: String) {
     });
 }
 
-fn body_kind(req: &HttpRequest) -> Result<BodyKind, GenerateError> {
+fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
     let expected = "Content-Type must be application/json (or application/x-ndjson for one row per line)";
     let Some(ct) = req.headers().get(CONTENT_TYPE) else {
-        return Err(GenerateError::UnsupportedMediaType(format!("{expected}; none was sent")));
+        return Err(ApiError::UnsupportedMediaType(format!("{expected}; none was sent")));
     };
     let mime = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
@@ -214,16 +169,16 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, GenerateError> {
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
             Ok(BodyKind::Ndjson)
         }
-        other => Err(GenerateError::UnsupportedMediaType(format!("{expected}, not {other}"))),
+        other => Err(ApiError::UnsupportedMediaType(format!("{expected}, not {other}"))),
     }
 }
 
-fn gzipped(req: &HttpRequest) -> Result<bool, GenerateError> {
+fn gzipped(req: &HttpRequest) -> Result<bool, ApiError> {
     match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase()) {
         None => Ok(false),
         Some(e) if e.is_empty() || e == "identity" => Ok(false),
         Some(e) if e == "gzip" || e == "x-gzip" => Ok(true),
-        Some(other) => Err(GenerateError::UnsupportedMediaType(format!(
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
             "Content-Encoding {other} is not supported; send gzip or an uncompressed body"
         ))),
     }
@@ -233,11 +188,11 @@ fn declared_length(req: &HttpRequest) -> Option<u64> {
     req.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, GenerateError> {
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(v) = req.headers().get("Idempotency-Key") else { return Ok(None) };
     let key = v.to_str().unwrap_or("").trim().to_string();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(GenerateError::BadHeader("Idempotency-Key must be 1 to 255 visible ASCII characters".into()));
+        return Err(ApiError::BadHeader("Idempotency-Key must be 1 to 255 visible ASCII characters".into()));
     }
     Ok(Some(key))
 }
@@ -256,31 +211,31 @@ fn parse_body(
     limits: &Limits,
     scratch: &Path,
     hash: bool,
-) -> Result<Parsed, GenerateError> {
+) -> Result<Parsed, ApiError> {
     let decoded: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
     let mut body = Limited::new(decoded, limit, hash);
     body.seed_hash(match kind {
         BodyKind::Json => b"json\n",
         BodyKind::Ndjson => b"ndjson\n",
     });
-    let mut out = PayloadWriter::new(scratch).map_err(|e| GenerateError::Internal(format!("scratch file: {e}")))?;
+    let mut out = PayloadWriter::new(scratch).map_err(|e| ApiError::Internal(format!("scratch file: {e}")))?;
     let header = match kind {
         BodyKind::Json => parse_json(&mut body, limits, &mut out),
         BodyKind::Ndjson => parse_ndjson(BufReader::with_capacity(256 * 1024, &mut body), limits, &mut out),
     }
     .map_err(|e| match e {
-        ParseError::Malformed(m) => GenerateError::Malformed(m),
-        ParseError::Invalid(v) => GenerateError::Invalid(v),
+        ParseError::Malformed(m) => ApiError::Malformed(m),
+        ParseError::Invalid(v) => ApiError::Invalid(v),
         ParseError::Io(e) => read_error(e),
     })?;
-    let sealed = out.finish(&header).map_err(|e| GenerateError::Internal(format!("sealing the payload: {e}")))?;
+    let sealed = out.finish(&header).map_err(|e| ApiError::Internal(format!("sealing the payload: {e}")))?;
     Ok(Parsed { header, sealed, request_hash: body.digest() })
 }
 
-fn read_error(e: std::io::Error) -> GenerateError {
+fn read_error(e: std::io::Error) -> ApiError {
     match classify(&e) {
-        ReadProblem::TooLarge(limit) => GenerateError::TooLarge(limit),
-        ReadProblem::BadGzip => GenerateError::Malformed(format!("the body could not be read: {e}")),
-        ReadProblem::Other(m) => GenerateError::Internal(m),
+        ReadProblem::TooLarge(limit) => ApiError::TooLarge(limit),
+        ReadProblem::BadGzip => ApiError::Malformed(format!("the body could not be read: {e}")),
+        ReadProblem::Other(m) => ApiError::Internal(m),
     }
 }

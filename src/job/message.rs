@@ -2,6 +2,27 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The logical topics of the outbox; the queue adapter maps them to real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Jobs,
+    DeadLetters,
+}
+
+impl Topic {
+    /// The name stored in the outbox and used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Jobs => "jobs",
+            Topic::DeadLetters => "dlq",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Topic::Jobs, Topic::DeadLetters].into_iter().find(|t| t.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub id: Uuid,

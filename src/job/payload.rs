@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::cell::{Cells, Column, CorruptPayload, encode};
-use super::status::ReportFormat;
+use super::model::ReportFormat;
 
 const MAGIC: &[u8; 4] = b"RPD1";
 /// Headers are small (names and formats); this bounds a corrupt length field.

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::cell::{Column, ColumnType, encode};
 use super::payload::{PayloadHeader, PayloadWriter, SheetHeader};
-use super::status::ReportFormat;
+use super::model::ReportFormat;
 
 #[derive(Debug, Clone)]
 pub struct Limits {

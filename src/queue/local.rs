@@ -1,14 +1,19 @@
 //! The embedded queue: an unbounded in-process channel. It holds nothing
 //! durable; on restart the sweeper re-enqueues unfinished jobs from the store.
-use async_trait::async_trait;
+//! Its dead-letter queue is the job store's `dead_letters` table.
+use std::sync::Arc;
 
-use super::{Position, Publisher, QueueError};
-use crate::store::TOPIC_JOBS;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{DeadLetterLog, Delivery, DlqEntry, JobSource, Position, Publisher, QueueError};
+use crate::job::Topic;
+use crate::store::JobStore;
 
 #[derive(Clone)]
-pub struct LocalQueue {
-    tx: async_channel::Sender<Vec<u8>>,
-    rx: async_channel::Receiver<Vec<u8>>,
+pub(crate) struct LocalQueue {
+    tx: async_channel::Sender<Bytes>,
+    rx: async_channel::Receiver<Bytes>,
 }
 
 impl Default for LocalQueue {
@@ -18,26 +23,15 @@ impl Default for LocalQueue {
     }
 }
 
-impl LocalQueue {
-    pub fn receiver(&self) -> async_channel::Receiver<Vec<u8>> {
-        self.rx.clone()
-    }
-
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-}
-
 #[async_trait]
 impl Publisher for LocalQueue {
-    async fn publish(&self, topic: &str, _key: &str, value: &[u8]) -> Result<Option<Position>, QueueError> {
-        // The dead-letter store is the `dead_letters` table in embedded mode.
-        if topic == TOPIC_JOBS {
-            self.tx.send(value.to_vec()).await.map_err(|_| QueueError::Unavailable("local queue closed".into()))?;
+    async fn publish(&self, topic: Topic, _key: &str, value: &[u8]) -> Result<Option<Position>, QueueError> {
+        match topic {
+            Topic::Jobs => {
+                self.tx.send(Bytes::copy_from_slice(value)).await.map_err(|_| QueueError::unavailable("local queue closed"))?
+            }
+            // The dead-letter store is the `dead_letters` table, written with the transition.
+            Topic::DeadLetters => {}
         }
         Ok(None)
     }
@@ -45,8 +39,26 @@ impl Publisher for LocalQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         Ok(())
     }
+}
 
-    fn name(&self) -> &'static str {
-        "local"
+#[async_trait]
+impl JobSource for LocalQueue {
+    async fn recv(&self) -> Result<Delivery, QueueError> {
+        let payload = self.rx.recv().await.map_err(|_| QueueError::unavailable("local queue closed"))?;
+        // Nothing to commit: an unfinished job is found again in the store at restart.
+        Ok(Delivery::new(payload, None, "local".into(), || {}))
+    }
+
+    async fn close(&self) {}
+}
+
+/// The embedded dead-letter queue: the job store's table.
+pub(crate) struct StoreDeadLetters(pub(crate) Arc<dyn JobStore>);
+
+#[async_trait]
+impl DeadLetterLog for StoreDeadLetters {
+    async fn list(&self) -> Result<Vec<DlqEntry>, QueueError> {
+        let letters = self.0.dead_letters(100_000).await.map_err(QueueError::unavailable)?;
+        Ok(letters.into_iter().map(DlqEntry::from).collect())
     }
 }

@@ -1,18 +1,36 @@
-//! The queue port: how job messages travel from the outbox relay to workers.
-//! The embedded default is an in-process channel; production uses Kafka.
-pub mod kafka;
-mod local;
+//! The queue ports: how job messages travel from the outbox relay to workers.
+//! `Publisher` sends, `JobSource` receives and is told when an outcome is
+//! durable, `QueueInspector` tells whether a published message can still reach
+//! a worker. Adapters: `local` (an in-process channel, the embedded default)
+//! and `kafka`. `offsets` is the pure bookkeeping behind Kafka's commits.
+pub(crate) mod kafka;
+pub(crate) mod local;
+pub(crate) mod offsets;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
-pub use local::LocalQueue;
+use crate::job::{DeadLetter, Topic};
+
+/// Where the error came from, for logs.
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(ErrorSource),
     #[error("queue configuration: {0}")]
-    Config(String),
+    Config(ErrorSource),
+}
+
+impl QueueError {
+    pub fn unavailable(e: impl Into<ErrorSource>) -> Self {
+        QueueError::Unavailable(e.into())
+    }
+
+    pub fn config(e: impl Into<ErrorSource>) -> Self {
+        QueueError::Config(e.into())
+    }
 }
 
 /// Where a published message landed (Kafka partition and offset).
@@ -22,23 +40,55 @@ pub struct Position {
     pub offset: i64,
 }
 
-/// Publishes to a logical topic (`store::TOPIC_JOBS` or `store::TOPIC_DLQ`).
 #[async_trait]
 pub trait Publisher: Send + Sync + 'static {
-    /// Returns the message's position when the queue has one.
-    async fn publish(&self, topic: &str, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError>;
+    /// Sends and waits for the queue to take the message; returns its position when the queue has one.
+    async fn publish(&self, topic: Topic, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError>;
     async fn ping(&self) -> Result<(), QueueError>;
-    fn name(&self) -> &'static str;
+}
+
+/// One message taken from the queue. Acknowledge it once its outcome is
+/// durable; one dropped without `ack` is redelivered later (the claim makes
+/// that harmless).
+pub struct Delivery {
+    pub payload: Bytes,
+    pub key: Option<String>,
+    /// Where it came from, for logs and dead letters: `topic[partition]@offset`.
+    pub origin: String,
+    ack: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Delivery {
+    pub fn new(payload: Bytes, key: Option<String>, origin: String, ack: impl FnOnce() + Send + 'static) -> Self {
+        Self { payload, key, origin, ack: Some(Box::new(ack)) }
+    }
+
+    /// The outcome is durable: the source may move past this message.
+    pub fn ack(mut self) {
+        if let Some(ack) = self.ack.take() {
+            ack();
+        }
+    }
+}
+
+#[async_trait]
+pub trait JobSource: Send + Sync + 'static {
+    /// Waits for the next message. Connection trouble is the adapter's to ride
+    /// out (it logs and backs off); an error means the source cannot go on.
+    async fn recv(&self) -> Result<Delivery, QueueError>;
+    /// Stops fetching, commits what was acknowledged and lets the other
+    /// consumers take over at once.
+    async fn close(&self);
 }
 
 /// What became of a published job message, seen from the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum MessageState {
     /// Still ahead of its partition's consumer: it will be handled.
     Waiting,
     /// Gone without having been handled: the broker no longer has it (a restart
     /// that lost its data), or the group committed past it.
-    Lost,
+    Gone,
     /// Waiting in a partition whose consumer has made no progress for a while:
     /// its worker may be dead while the broker still counts it as a member.
     Stalled,
@@ -47,5 +97,27 @@ pub enum Delivery {
 /// Tells whether published job messages can still reach a worker.
 #[async_trait]
 pub trait QueueInspector: Send + Sync + 'static {
-    async fn check(&self, positions: &[Position]) -> Result<Vec<Delivery>, QueueError>;
+    async fn check(&self, positions: &[Position]) -> Result<Vec<MessageState>, QueueError>;
+}
+
+/// An entry of the dead-letter queue, for operators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DlqEntry {
+    /// `topic[partition]@offset`, or `dead_letters#id` in embedded mode.
+    pub position: String,
+    pub job: Option<uuid::Uuid>,
+    pub attempts: i32,
+    pub error: String,
+}
+
+impl From<DeadLetter> for DlqEntry {
+    fn from(d: DeadLetter) -> Self {
+        DlqEntry { position: format!("dead_letters#{}", d.id), job: Some(d.job_id), attempts: d.attempts, error: d.error }
+    }
+}
+
+/// Reads the dead-letter queue: the DLQ topic on Kafka.
+#[async_trait]
+pub trait DeadLetterLog: Send + Sync + 'static {
+    async fn list(&self) -> Result<Vec<DlqEntry>, QueueError>;
 }

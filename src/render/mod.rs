@@ -8,9 +8,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::config::PdfBackendKind;
 use crate::job::cell::Cells;
 use crate::job::payload::PayloadError;
 use crate::job::{PayloadReader, ReportFormat};
@@ -18,18 +17,32 @@ use crate::job::{PayloadReader, ReportFormat};
 /// Rows read ahead of each sheet to size its columns.
 pub const SAMPLE_ROWS: usize = 200;
 
-#[derive(Debug, Clone)]
+/// Which library writes PDFs (both sit behind the same layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PdfBackendKind {
+    PdfWriter,
+    Printpdf,
+}
+
+/// How reports are rendered: the `[render]` section of the settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RenderOptions {
     /// Data rows per worksheet before the sheet continues as "Name (2)".
     pub xlsx_rows_per_sheet: u32,
+    /// "pdf-writer" (streams pages, subset fonts) or "printpdf" (keeps the document in memory).
     pub pdf_backend: PdfBackendKind,
-    /// Shown under the PDF title.
-    pub generated_at: DateTime<Utc>,
+}
+
+impl RenderOptions {
+    /// Excel's own limit of data rows per worksheet (below the header row).
+    pub const MAX_ROWS_PER_SHEET: u32 = 1_048_575;
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        Self { xlsx_rows_per_sheet: 1_048_575, pdf_backend: PdfBackendKind::PdfWriter, generated_at: Utc::now() }
+        Self { xlsx_rows_per_sheet: Self::MAX_ROWS_PER_SHEET, pdf_backend: PdfBackendKind::PdfWriter }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Download links. On S3 and GCS they are presigned URLs served by the store
+//! Download links (part of the object storage adapter). On S3 and GCS they are presigned URLs served by the store
 //! itself; on the local disk they point at the API and carry an expiry and an
 //! HMAC signature, so a link cannot be forged, altered or used after it expires.
 use std::path::Path;
@@ -11,19 +11,18 @@ use object_store::signer::Signer;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::StorageError;
-use crate::job::ReportFormat;
+use super::{LinkError, StorageError};
 
 type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Clone)]
-pub enum LinkSigner {
+pub(crate) enum LinkSigner {
     Local { key: Vec<u8>, ttl: Duration, base: String },
     Presigned { signer: Arc<dyn Signer>, ttl: Duration },
 }
 
 impl LinkSigner {
-    pub async fn url(&self, id: Uuid, key: &ObjectPath) -> Result<String, StorageError> {
+    pub(crate) async fn url(&self, id: Uuid, key: &ObjectPath) -> Result<String, StorageError> {
         match self {
             LinkSigner::Local { key: secret, ttl, base } => {
                 let expires = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
@@ -39,7 +38,7 @@ impl LinkSigner {
     }
 
     /// Checks a local link: `Ok(())` when the signature matches and it has not expired.
-    pub fn verify(&self, id: Uuid, expires: i64, sig: &str) -> Result<(), LinkError> {
+    pub(crate) fn verify(&self, id: Uuid, expires: i64, sig: &str) -> Result<(), LinkError> {
         let LinkSigner::Local { key, .. } = self else { return Err(LinkError::NotLocal) };
         let Ok(given) = hex::decode(sig) else { return Err(LinkError::BadSignature) };
         let mut mac = HmacSha256::new_from_slice(key).map_err(|_| LinkError::BadSignature)?;
@@ -51,16 +50,6 @@ impl LinkSigner {
         }
         Ok(())
     }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LinkError {
-    #[error("the download link's signature is not valid")]
-    BadSignature,
-    #[error("the download link has expired; poll the job's status for a fresh one")]
-    Expired,
-    #[error("downloads are served by the object store, not by this API")]
-    NotLocal,
 }
 
 fn message(id: Uuid, expires: i64) -> String {
@@ -79,7 +68,7 @@ fn sign(key: &[u8], id: Uuid, expires: i64) -> String {
 
 /// The configured key, or one generated once and kept in the data directory so
 /// links survive restarts.
-pub async fn local_signing_key(configured: &str, data_dir: &Path) -> Result<Vec<u8>, StorageError> {
+pub(crate) async fn local_signing_key(configured: &str, data_dir: &Path) -> Result<Vec<u8>, StorageError> {
     if !configured.is_empty() {
         return Ok(configured.as_bytes().to_vec());
     }
@@ -93,34 +82,6 @@ pub async fn local_signing_key(configured: &str, data_dir: &Path) -> Result<Vec<
     let hex_key = hex::encode(key);
     tokio::fs::write(&path, &hex_key).await?;
     Ok(hex_key.into_bytes())
-}
-
-/// `attachment; filename="<ascii>"; filename*=UTF-8''<utf-8>`: an ASCII name
-/// every client understands, and the exact title for those that read RFC 6266.
-pub fn content_disposition(title: &str, format: ReportFormat) -> String {
-    let clean: String = title
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
-        .collect();
-    let clean = clean.trim().trim_matches('.');
-    let clean = if clean.is_empty() { "report" } else { clean };
-    let ascii: String = deunicode::deunicode(clean)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '(' | ')' | ',') { c } else { '_' })
-        .take(150)
-        .collect();
-    let ext = format.extension();
-    let encoded: String = format!("{clean}.{ext}")
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
 #[cfg(test)]
@@ -142,6 +103,8 @@ mod tests {
 
     #[test]
     fn dispositions_are_ascii_with_utf8_alternative() {
+        use crate::job::ReportFormat;
+        use crate::storage::content_disposition;
         let d = content_disposition("Vendas por região: 2026/01", ReportFormat::Xlsx);
         assert_eq!(
             d,

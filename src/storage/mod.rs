@@ -1,234 +1,108 @@
-//! The object store port (object_store over local disk, S3 or GCS): claim-check
-//! payloads in, reports out, and the links clients download them through.
-mod links;
+//! The object storage port: claim-check payloads in, reports out, and the
+//! links clients download them through. `object` is the adapter (object_store
+//! over local disk, S3 or GCS); `links` signs the local download links.
+pub(crate) mod links;
+pub(crate) mod object;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::AmazonS3Builder;
-use object_store::buffered::BufWriter;
-use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use crate::config::{Settings, StorageBackend};
 use crate::job::{ReportFormat, SealedPayload};
-pub use links::{LinkError, LinkSigner, content_disposition};
+
+/// Where the error came from, for logs.
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("object {0} does not exist")]
     NotFound(String),
     #[error("object storage: {0}")]
-    Unavailable(String),
+    Unavailable(ErrorSource),
     #[error("object storage configuration: {0}")]
-    Config(String),
+    Config(ErrorSource),
     #[error("local file: {0}")]
     Io(#[from] std::io::Error),
 }
 
-impl From<object_store::Error> for StorageError {
-    fn from(e: object_store::Error) -> Self {
-        match e {
-            object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
-            other => StorageError::Unavailable(other.to_string()),
-        }
-    }
-}
+/// A stream of an object's bytes, for an HTTP response.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
-pub struct Storage {
-    store: Arc<dyn ObjectStore>,
-    signer: LinkSigner,
-    prefix: String,
-    backend: StorageBackend,
-}
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Prefix of every key this service writes, so buckets can be shared.
+    fn prefix(&self) -> &str;
 
-/// Uploads larger than this go up in parts (multipart upload).
-const PART_SIZE: usize = 8 * 1024 * 1024;
-
-impl Storage {
-    pub async fn from_settings(settings: &Settings) -> Result<Self, StorageError> {
-        let s = &settings.storage;
-        let client = ClientOptions::new().with_timeout(Duration::from_secs(60)).with_connect_timeout(Duration::from_secs(5));
-        // Short internal retries: longer outages belong to the job's own backoff.
-        let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() };
-        let (store, signer): (Arc<dyn ObjectStore>, LinkSigner) = match s.backend {
-            StorageBackend::Local => {
-                let dir = settings.local_storage_dir();
-                tokio::fs::create_dir_all(&dir).await?;
-                let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| StorageError::Config(e.to_string()))?;
-                let key = links::local_signing_key(&s.signing_key, &settings.data_dir).await?;
-                (Arc::new(fs), LinkSigner::Local { key, ttl: s.link_ttl, base: settings.http.public_url.clone() })
-            }
-            StorageBackend::S3 => {
-                let mut b = AmazonS3Builder::from_env()
-                    .with_bucket_name(&s.bucket)
-                    .with_region(&s.region)
-                    .with_virtual_hosted_style_request(!s.path_style)
-                    .with_allow_http(s.allow_http)
-                    .with_client_options(client.clone().with_allow_http(s.allow_http))
-                    .with_retry(retry);
-                if !s.endpoint.is_empty() {
-                    b = b.with_endpoint(&s.endpoint);
-                }
-                if !s.access_key_id.is_empty() {
-                    b = b.with_access_key_id(&s.access_key_id).with_secret_access_key(&s.secret_access_key);
-                }
-                let s3 = Arc::new(b.build().map_err(|e| StorageError::Config(e.to_string()))?);
-                (s3.clone(), LinkSigner::Presigned { signer: s3, ttl: s.link_ttl })
-            }
-            StorageBackend::Gcs => {
-                let mut b = GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(&s.bucket)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                if !s.gcs_service_account_path.is_empty() {
-                    b = b.with_service_account_path(&s.gcs_service_account_path);
-                }
-                let gcs = Arc::new(b.build().map_err(|e| StorageError::Config(e.to_string()))?);
-                (gcs.clone(), LinkSigner::Presigned { signer: gcs, ttl: s.link_ttl })
-            }
-        };
-        Ok(Self { store, signer, prefix: s.prefix.clone(), backend: s.backend })
+    fn payload_key(&self, id: Uuid) -> String {
+        format!("{}payloads/{id}.rpd", self.prefix())
     }
 
-    pub fn backend(&self) -> StorageBackend {
-        self.backend
+    fn report_key(&self, id: Uuid, format: ReportFormat) -> String {
+        format!("{}reports/{id}.{}", self.prefix(), format.extension())
     }
 
-    pub fn signer(&self) -> &LinkSigner {
-        &self.signer
-    }
-
-    pub fn payload_key(&self, id: Uuid) -> String {
-        format!("{}payloads/{id}.rpd", self.prefix)
-    }
-
-    pub fn report_key(&self, id: Uuid, format: ReportFormat) -> String {
-        format!("{}reports/{id}.{}", self.prefix, format.extension())
-    }
-
-    /// Streams a sealed payload up (multipart when large); nothing is visible until it completes.
-    pub async fn put_payload(&self, key: &str, payload: SealedPayload) -> Result<u64, StorageError> {
-        let len = payload.len();
-        let SealedPayload { prefix, rows, .. } = payload;
-        let rows = tokio::fs::File::from_std(rows);
-        let reader = std::io::Cursor::new(prefix).chain(rows);
-        self.upload(key, reader, Attributes::new()).await?;
-        Ok(len)
-    }
-
-    /// Uploads a rendered report from a local file.
-    pub async fn put_report(&self, key: &str, file: &Path, format: ReportFormat, title: &str) -> Result<u64, StorageError> {
-        let f = tokio::fs::File::open(file).await?;
-        let len = f.metadata().await?.len();
-        let mut attrs = Attributes::new();
-        if self.backend != StorageBackend::Local {
-            // The store serves these headers on presigned downloads.
-            attrs.insert(Attribute::ContentType, format.content_type().into());
-            attrs.insert(Attribute::ContentDisposition, content_disposition(title, format).into());
-        }
-        self.upload(key, f, attrs).await?;
-        Ok(len)
-    }
-
-    async fn upload<R: tokio::io::AsyncRead + Unpin>(
-        &self,
-        key: &str,
-        mut reader: R,
-        attrs: Attributes,
-    ) -> Result<(), StorageError> {
-        let mut writer = BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key), PART_SIZE)
-            .with_attributes(attrs)
-            .with_max_concurrency(4);
-        let copied = tokio::io::copy(&mut reader, &mut writer).await;
-        match copied {
-            Ok(_) => match writer.shutdown().await {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io_to_storage(e)),
-            },
-            Err(e) => {
-                let _ = writer.abort().await;
-                Err(io_to_storage(e))
-            }
-        }
-    }
-
+    /// Streams a sealed payload up; nothing is visible until it completes. Returns its size.
+    async fn put_payload(&self, key: &str, payload: SealedPayload) -> Result<u64, StorageError>;
+    /// Uploads a rendered report from a local file, with the headers a download should carry.
+    async fn put_report(&self, key: &str, file: &Path, format: ReportFormat, title: &str) -> Result<u64, StorageError>;
     /// Downloads an object into a local file.
-    pub async fn fetch_to(&self, key: &str, dest: &Path) -> Result<u64, StorageError> {
-        let result = self.store.get(&ObjectPath::from(key)).await?;
-        let mut stream = result.into_stream();
-        let mut file = tokio::fs::File::create(dest).await?;
-        let mut n = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            n += chunk.len() as u64;
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        Ok(n)
-    }
-
-    /// Opens an object for streaming to an HTTP client.
-    pub async fn open(&self, key: &str) -> Result<(u64, BoxStream<'static, Result<Bytes, StorageError>>), StorageError> {
-        let result = self.store.get(&ObjectPath::from(key)).await?;
-        let size = result.meta.size;
-        Ok((size, result.into_stream().map(|r| r.map_err(StorageError::from)).boxed()))
-    }
-
-    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        match self.store.head(&ObjectPath::from(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self.store.delete(&ObjectPath::from(key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Lists every key under `prefix` (tests and operators count stored reports).
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let prefix = ObjectPath::from(format!("{}{prefix}", self.prefix));
-        let mut out = Vec::new();
-        let mut s = self.store.list(Some(&prefix));
-        while let Some(meta) = s.next().await {
-            out.push(meta?.location.to_string());
-        }
-        Ok(out)
-    }
-
+    async fn fetch_to(&self, key: &str, dest: &Path) -> Result<u64, StorageError>;
+    /// Opens an object for streaming: its size and its bytes.
+    async fn open(&self, key: &str) -> Result<(u64, ByteStream), StorageError>;
+    /// Deletes an object; one already gone is fine.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Every key under `prefix` (after the configured prefix).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// Reachable means a lookup got an answer, even "not found".
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        self.exists(&format!("{}.ready-probe", self.prefix)).await.map(|_| ())
-    }
-
-    pub async fn download_url(&self, id: Uuid, key: &str) -> Result<String, StorageError> {
-        self.signer.url(id, &ObjectPath::from(key)).await
-    }
-}
-
-fn io_to_storage(e: std::io::Error) -> StorageError {
-    // object_store reports its own failures through io::Error in AsyncWrite.
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<object_store::Error>()) {
-        Some(_) => StorageError::Unavailable(e.to_string()),
-        None if e.kind() == std::io::ErrorKind::NotFound => StorageError::Io(e),
-        None => StorageError::Unavailable(e.to_string()),
-    }
+    async fn ping(&self) -> Result<(), StorageError>;
+    /// A link to download job `id`'s report stored at `key`.
+    async fn download_url(&self, id: Uuid, key: &str) -> Result<String, StorageError>;
+    /// Checks a link this API serves (the local store); S3 and GCS check their own.
+    fn verify_link(&self, id: Uuid, expires: i64, sig: &str) -> Result<(), LinkError>;
 }
 
 /// Where scratch files for one job go.
-pub fn scratch_path(dir: &Path, id: Uuid, what: &str) -> PathBuf {
+pub(crate) fn scratch_path(dir: &Path, id: Uuid, what: &str) -> PathBuf {
     dir.join(format!("reportd-{id}-{what}"))
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("the download link's signature is not valid")]
+    BadSignature,
+    #[error("the download link has expired; poll the job's status for a fresh one")]
+    Expired,
+    #[error("downloads are served by the object store, not by this API")]
+    NotLocal,
+}
+
+/// `attachment; filename="<ascii>"; filename*=UTF-8''<utf-8>`: an ASCII name
+/// every client understands, and the exact title for those that read RFC 6266.
+pub fn content_disposition(title: &str, format: ReportFormat) -> String {
+    let clean: String = title
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let clean = clean.trim().trim_matches('.');
+    let clean = if clean.is_empty() { "report" } else { clean };
+    let ascii: String = deunicode::deunicode(clean)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '(' | ')' | ',') { c } else { '_' })
+        .take(150)
+        .collect();
+    let ext = format.extension();
+    let encoded: String = format!("{clean}.{ext}")
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}.{ext}\"; filename*=UTF-8''{encoded}")
 }

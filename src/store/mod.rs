@@ -1,25 +1,25 @@
 //! The job store port: the durable truth about every job, its dead letters and
-//! its outbox. One sea-orm adapter serves both SQLite and PostgreSQL.
-pub mod entity;
-mod sea;
+//! its outbox. `sea/` is the adapter (SQLite and PostgreSQL through sea-orm).
+pub(crate) mod sea;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::job::{JobStatus, ReportFormat};
+use crate::job::{DeadLetter, Job, JobStatus, ReportFormat, Topic};
 
-pub use sea::SeaStore;
-
-pub type Job = entity::job::Model;
-pub type OutboxRow = entity::outbox::Model;
-pub type DeadLetter = entity::dead_letter::Model;
-
-/// Logical outbox topics; the queue adapter maps them to real topic names.
-pub const TOPIC_JOBS: &str = "jobs";
-pub const TOPIC_DLQ: &str = "dlq";
+/// A message committed with the state change it announces, published later by the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub topic: Topic,
+    pub key: String,
+    pub value: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -35,7 +35,10 @@ pub struct NewJob {
 }
 
 /// A write to the job store. Each is a conditional transition, so a stale
-/// worker (one whose lease was taken over) changes nothing.
+/// worker (one whose lease was taken over) changes nothing. The legal moves:
+/// queued → processing (claim), processing → processing (a claim once the
+/// lease expired), processing → queued (requeue, reclaim), processing → done,
+/// processing → error, error → queued (an operator's retry). `done` is final.
 #[derive(Debug, Clone)]
 pub enum StatusOp {
     /// Insert a queued job and its first queue message.
@@ -69,17 +72,27 @@ pub enum OpOutcome {
     Updated(Option<Job>),
 }
 
-#[derive(Debug, thiserror::Error)]
+/// The underlying cause of a store error, kept for logs; shared so one failed
+/// transaction can answer every write it carried.
+pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// A connection problem: worth retrying later.
     #[error("the database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(ErrorSource),
     #[error("the Idempotency-Key was already used with a different request body")]
-    IdempotencyConflict(Box<Job>),
+    IdempotencyConflict(Uuid),
+    /// Anything else the database refused; retrying will not help.
     #[error("database error: {0}")]
-    Db(sea_orm::DbErr),
+    Failed(ErrorSource),
 }
 
 impl StoreError {
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError::Unavailable(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(message.into())))
+    }
+
     /// Worth retrying later (a connection problem), as opposed to a bug or a conflict.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
@@ -93,12 +106,23 @@ pub struct JobPage {
     pub next_cursor: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
     pub queued: u64,
     pub processing: u64,
     pub done: u64,
     pub error: u64,
+}
+
+impl StatusCounts {
+    pub fn of(&self, status: JobStatus) -> u64 {
+        match status {
+            JobStatus::Queued => self.queued,
+            JobStatus::Processing => self.processing,
+            JobStatus::Done => self.done,
+            JobStatus::Error => self.error,
+        }
+    }
 }
 
 /// Held while the sweeper runs, so only one process sweeps at a time.
@@ -115,9 +139,8 @@ pub trait JobStore: Send + Sync + 'static {
 
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
     async fn list(&self, status: Option<JobStatus>, limit: u64, after: Option<Uuid>) -> Result<JobPage, StoreError>;
-    async fn dead_letters(&self, job_id: Uuid) -> Result<Vec<DeadLetter>, StoreError>;
     /// The dead-letter store, oldest first (the DLQ of the embedded mode).
-    async fn all_dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError>;
     async fn counts(&self) -> Result<StatusCounts, StoreError>;
 
     /// Jobs processing whose lease ended before `now`.
@@ -144,4 +167,12 @@ pub trait JobStore: Send + Sync + 'static {
     async fn try_sweep_lock(&self) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Where job transitions are sent: the status actor, which batches them into
+/// transactions and keeps the cache in step. HTTP handlers and workers write
+/// through this, never to the store directly.
+#[async_trait]
+pub trait Transitions: Send + Sync + 'static {
+    async fn apply(&self, op: StatusOp) -> Result<OpOutcome, StoreError>;
 }

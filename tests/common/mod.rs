@@ -19,7 +19,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub handle: AppHandle,
     pub store: Arc<dyn JobStore>,
-    pub storage: Arc<Storage>,
+    pub storage: Arc<dyn Storage>,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -180,6 +180,23 @@ impl TestApp {
     }
 }
 
+/// A wide table as a gzip NDJSON body: ten columns (text, number, integer,
+/// date, boolean, twice), column 7 holding the row number.
+pub fn ndjson_gzip(format: &str, title: &str, rows: u64) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let kinds = ["text", "number", "integer", "date", "boolean"];
+    let columns: Vec<Value> = (0..10).map(|j| json!({"name": format!("c{j}"), "type": kinds[j % 5]})).collect();
+    writeln!(gz, "{}", json!({"format": format, "title": title, "columns": columns})).unwrap();
+    for i in 0..rows {
+        let date = format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28);
+        let line = json!([format!("Região {i} — ção"), i as f64 * 0.5, i % 1000, date, i % 3 == 0,
+            format!("Cidade {} ção", i % 211), i as f64 * 1.5, i, date, i % 2 == 0]);
+        writeln!(gz, "{line}").unwrap();
+    }
+    gz.finish().unwrap()
+}
+
 /// Text of each page of a PDF.
 pub fn pdf_pages(bytes: &[u8]) -> Vec<String> {
     pdf_extract::extract_text_from_mem_by_pages(bytes).expect("PDF text extracts")
@@ -206,6 +223,8 @@ pub struct Isolation {
     pub prefix: String,
 }
 
+/// The production and fault suites are built only with the `service-tests`
+/// feature; this names what they need when the services are missing anyway.
 #[allow(dead_code)]
 pub fn require_services() {
     assert_eq!(
@@ -302,26 +321,57 @@ pub async fn spawn_production_app(
     app
 }
 
-/// A Redis of a test's own, so stopping it disturbs nobody else.
-pub fn redis_on(port: u16) -> std::process::Child {
+/// A Redis of a test's own, so stopping it disturbs nobody else. With no
+/// port, it takes one of its own choosing (see `spawn_on_some_port`).
+pub fn redis_on(port: Option<u16>) -> (std::process::Child, u16) {
     let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let mut cmd = std::process::Command::new(bin);
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(std::env::temp_dir());
-    spawn_listening(&mut cmd, port)
+    spawn_on_some_port(port, |port| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir());
+        cmd
+    })
 }
 
-/// Starts a server process and waits until it listens on `port`.
-pub fn spawn_listening(cmd: &mut std::process::Command, port: u16) -> std::process::Child {
-    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+/// Starts a server that must listen on a port we name (it is restarted on the
+/// same port later): the server itself binds it, and when the bind fails
+/// (the server exits) another port is tried. With `Some(port)`, only that one.
+pub fn spawn_on_some_port(
+    port: Option<u16>,
+    command: impl Fn(u16) -> std::process::Command,
+) -> (std::process::Child, u16) {
+    for attempt in 0..20 {
+        let port = port.unwrap_or_else(|| 20_000 + (rand_u16() % 40_000));
+        let mut cmd = command(port);
+        let mut child =
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // The port was taken: try another.
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (child, port);
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
-        std::thread::sleep(Duration::from_millis(25));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(attempt < 19, "{cmd:?} never listened");
     }
-    panic!("{cmd:?} did not listen on {port}");
+    unreachable!()
+}
+
+fn rand_u16() -> u16 {
+    uuid::Uuid::new_v4().as_bytes()[0] as u16 * 256 + uuid::Uuid::new_v4().as_bytes()[1] as u16
+}
+
+/// A port nothing listens on, for tests that need a backend to be down. (A
+/// race with another process binding it only makes such a test's backend
+/// answer garbage, which fails the same way.)
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A reportd process started by a test; killed if the test ends without stopping it.
@@ -330,13 +380,23 @@ pub struct Proc {
     pub child: std::process::Child,
     pub port: u16,
     pub name: String,
+    log: PathBuf,
+}
+
+/// The port in a "reportd listening port=N" log line.
+fn listening_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("reportd listening"))?;
+    let rest = &line[line.find("port=")? + "port=".len()..];
+    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
 }
 
 #[allow(dead_code)]
 impl Proc {
+    /// Starts `reportd MODE` on a port of its own choosing and learns the
+    /// port from its "listening" log line.
     pub fn spawn(name: &str, mode: &str, env: &[(String, String)], extra: &[(&str, String)]) -> Proc {
-        let port = free_port();
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("reportd-test-{name}-{port}.log"))).unwrap();
+        let log_path = std::env::temp_dir().join(format!("reportd-test-{name}-{}.log", uuid::Uuid::new_v4().simple()));
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = if std::env::var_os("REPORTD_TEST_WRAP").is_some() {
             // Debugging aid: report how the process ended, in its log.
             let mut c = std::process::Command::new("bash");
@@ -349,15 +409,27 @@ impl Proc {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("REPORTD__HTTP__PORT", port.to_string())
+            .env("REPORTD__HTTP__PORT", "0")
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn reportd");
-        Proc { child, port, name: name.to_string() }
+        let mut child = cmd.spawn().expect("spawn reportd");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let port = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(port) = listening_port(&text) {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited with {status} before listening; log: {text}");
+            }
+            assert!(Instant::now() < deadline, "{name} did not listen within a minute; log: {log_path:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Proc { child, port, name: name.to_string(), log: log_path }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -365,7 +437,7 @@ impl Proc {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("reportd-test-{}-{}.log", self.name, self.port))
+        self.log.clone()
     }
 
     pub async fn wait_ready(&self, client: &reqwest::Client) {
@@ -424,9 +496,4 @@ pub fn sum_metric(text: &str, name: &str) -> f64 {
         .filter(|l| l.starts_with(name) && (name.contains('{') || l[name.len()..].starts_with(['{', ' '])))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-#[allow(dead_code)]
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

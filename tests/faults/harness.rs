@@ -11,6 +11,13 @@ use crate::helpers::*;
 /// Renders of jobs titled "slow…" take this long, so faults land mid-render.
 pub const SLOW_MS: u64 = 600;
 
+/// The fault tests stop and restart services other tests share, so they run
+/// one at a time whatever the test harness's thread count: each holds this.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub struct Cluster {
     pub iso: Isolation,
     pub env: Vec<(String, String)>,
@@ -154,7 +161,7 @@ impl Cluster {
         assert_eq!(overdue, 0, "no job is left processing past its lease");
         // Exactly one stored object per done job.
         let tmp = tempfile::tempdir().unwrap();
-        let storage = reportd::storage::Storage::from_settings(&production_settings(tmp.path(), &self.iso)).await.unwrap();
+        let storage = reportd::startup::storage(&production_settings(tmp.path(), &self.iso)).await.unwrap();
         let keys: HashSet<String> = storage.list("reports/").await.unwrap().into_iter().collect();
         let done_ids = self
             .db
@@ -179,6 +186,19 @@ impl Cluster {
             sum += w.metric(&self.client, name).await;
         }
         sum
+    }
+
+    /// Waits until `metric` (summed over every process) reaches `at_least`.
+    pub async fn wait_metric(&self, metric: &str, at_least: f64, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let value = self.metric(metric).await;
+            if value >= at_least {
+                return;
+            }
+            assert!(start.elapsed() < limit, "{metric} stayed at {value} (< {at_least}) for {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until some job is being rendered by worker `i`.

@@ -8,6 +8,7 @@ use crate::harness::*;
 
 #[actix_rt::test]
 async fn poison_messages_among_real_jobs_go_to_the_dlq_and_work_goes_on() {
+    let _serial = serial();
     let c = Cluster::start(2, &[]).await;
     let mut ids = c.submit(8, "slow before").await;
     let producer: FutureProducer =

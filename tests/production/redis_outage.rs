@@ -15,8 +15,7 @@ async fn cached(port: u16, key: &str) -> Option<String> {
 #[actix_rt::test]
 async fn status_is_served_while_redis_is_down_and_the_cache_recovers() {
     let iso = isolate().await;
-    let port = free_port();
-    let mut redis = redis_on(port);
+    let (mut redis, port) = redis_on(None);
     let app = spawn_production_app(
         &iso,
         |s| {
@@ -47,8 +46,7 @@ async fn status_is_served_while_redis_is_down_and_the_cache_recovers() {
     assert!(sum_metric(&metrics, "reportd_cache_errors_total") >= 1.0, "{metrics}");
     assert_eq!(sum_metric(&metrics, "reportd_cache_up"), 0.0);
 
-    let _redis = redis_on(port);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _redis = redis_on(Some(port));
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         assert_eq!(app.status(&during).await["status"], "done");
@@ -66,7 +64,7 @@ async fn status_is_served_while_redis_is_down_and_the_cache_recovers() {
 #[actix_rt::test]
 async fn ready_names_the_backend_that_is_down() {
     let iso = isolate().await;
-    let dead = free_port();
+    let dead = closed_port();
     let app = spawn_production_app(&iso, |s| s.cache.redis_url = format!("redis://127.0.0.1:{dead}"), Roles::SERVE, Default::default()).await;
     let r = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(r.status(), 503);

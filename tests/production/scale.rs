@@ -69,7 +69,7 @@ async fn two_workers_render_two_hundred_jobs_exactly_once() {
     // Exactly one stored report per job.
     let tmp = tempfile::tempdir().unwrap();
     let settings = production_settings(tmp.path(), &iso);
-    let storage = reportd::storage::Storage::from_settings(&settings).await.unwrap();
+    let storage = reportd::startup::storage(&settings).await.unwrap();
     assert_eq!(storage.list("reports/").await.unwrap().len(), JOBS);
 
     // Both workers took a share, and together they did all of it.

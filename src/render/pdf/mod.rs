@@ -14,8 +14,7 @@ use font::{FontStyle, Fonts};
 use layout::{Align, Page, Table};
 
 use super::format::CellFormatter;
-use super::{RenderError, RenderOptions, RenderStats, SheetRows};
-use crate::config::PdfBackendKind;
+use super::{PdfBackendKind, RenderError, RenderOptions, RenderStats, SheetRows};
 use crate::job::cell::Cells;
 use crate::job::payload::PayloadError;
 use crate::job::{Column, ColumnType, PayloadHeader, PayloadReader};
@@ -48,7 +47,7 @@ pub fn render<R: Read>(
     let mut doc = Document {
         backend,
         title: &header.title,
-        generated: format!("Generated at {} UTC", opts.generated_at.format("%Y-%m-%d %H:%M")),
+        generated: format!("Generated at {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
         page_no: 0,
         total,
         headings: header.sheets.len() > 1,

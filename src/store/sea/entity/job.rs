@@ -1,22 +1,19 @@
 use sea_orm::entity::prelude::*;
-use serde::Serialize;
-
-use crate::job::{JobStatus, ReportFormat};
 
 /// One row of `jobs`: the source of truth for a job.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "jobs")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant: String,
-    pub format: ReportFormat,
+    /// `xlsx` or `pdf`.
+    pub format: String,
     pub title: String,
-    pub status: JobStatus,
-    /// Claims so far; a claim is one attempt.
+    /// `queued`, `processing`, `done` or `error`.
+    pub status: String,
     pub attempts: i32,
     pub max_attempts: i32,
-    /// Renders that finished and were recorded; more than 1 would be a duplicate.
     pub renders: i32,
     pub row_count: i64,
     pub error: Option<String>,

@@ -1,7 +1,7 @@
-//! `reportd bench`: speed and peak memory of the renderers, next to the raw
-//! library and the peers, measured in one run on one machine.
+//! `reportd-bench render`: speed and peak memory of the renderers, next to
+//! the raw library and the peers, measured in one run on one machine.
 //!
-//! Every case runs in a child process of its own (`reportd bench --case …`),
+//! Every case runs in a child process of its own (`reportd-bench render --case …`),
 //! so its peak RSS is its own; the parent runs each case several times,
 //! interleaved, and reports medians and ratios.
 use std::io::Write;
@@ -13,10 +13,9 @@ use chrono::NaiveDate;
 use rust_xlsxwriter::{Format, Workbook};
 use serde::{Deserialize, Serialize};
 
-use crate::config::PdfBackendKind;
-use crate::job::cell::encode;
-use crate::job::{Column, ColumnType, PayloadHeader, PayloadWriter, ReportFormat, SheetHeader};
-use crate::render::{RenderOptions, render_file};
+use reportd::job::cell::encode;
+use reportd::job::{Column, ColumnType, PayloadHeader, PayloadWriter, ReportFormat, SheetHeader};
+use reportd::render::{PdfBackendKind, RenderOptions, render_file};
 
 /// The table every case writes: ten columns of mixed types, the five-column
 /// pattern (text with accents, number, integer, date, boolean) twice.
@@ -112,9 +111,6 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// The cases this binary runs itself (the peers are Python scripts).
-pub const OWN_CASES: &[&str] = &["xlsx", "xlsx-baseline", "pdf", "pdf-printpdf", "e2e-xlsx", "e2e-pdf"];
-
 /// Runs one case in this process and prints its measurement as JSON.
 pub fn run_case(case: &str, rows: u64, scratch: &Path) -> anyhow::Result<Measurement> {
     let dir = tempfile::tempdir_in(scratch)?;
@@ -161,12 +157,12 @@ fn xlsx_baseline(out: &Path, rows: u64) -> anyhow::Result<()> {
         ws.write_string(n, 0, &r.text)?;
         ws.write_number_with_format(n, 1, r.number, &money)?;
         ws.write_number(n, 2, r.integer as f64)?;
-        ws.write_number_with_format(n, 3, crate::render::xlsx::excel_date(r.date), &date)?;
+        ws.write_number_with_format(n, 3, reportd::render::xlsx::excel_date(r.date), &date)?;
         ws.write_boolean(n, 4, r.flag)?;
         ws.write_string(n, 5, &r.text2)?;
         ws.write_number_with_format(n, 6, r.number2, &money)?;
         ws.write_number(n, 7, r.integer2 as f64)?;
-        ws.write_number_with_format(n, 8, crate::render::xlsx::excel_date(r.date2), &date)?;
+        ws.write_number_with_format(n, 8, reportd::render::xlsx::excel_date(r.date2), &date)?;
         ws.write_boolean(n, 9, r.flag2)?;
     }
     wb.save(out)?;
@@ -176,9 +172,9 @@ fn xlsx_baseline(out: &Path, rows: u64) -> anyhow::Result<()> {
 /// One job through the API of an embedded-default service in this process:
 /// submit (gzip NDJSON) to done.
 async fn end_to_end(format: &str, rows: u64, dir: PathBuf) -> anyhow::Result<f64> {
-    use crate::actors::supervisor::Roles;
-    use crate::startup::Application;
-    let mut settings = crate::config::Settings::default();
+    use reportd::actors::supervisor::Roles;
+    use reportd::startup::Application;
+    let mut settings = reportd::config::Settings::default();
     settings.data_dir = dir.join("data");
     settings.http.port = 0;
     settings.worker.scratch_dir = dir.display().to_string();
@@ -230,12 +226,12 @@ pub fn measure(case: &str, rows: u64, scratch: &Path, peers_dir: &Path) -> anyho
         // The peers embed the same font reportd does.
         let font = scratch.join("reportd-bench-DejaVuSans.ttf");
         if !font.exists() {
-            std::fs::write(&font, crate::render::pdf::font::Fonts::get().regular.data)?;
+            std::fs::write(&font, reportd::render::pdf::font::Fonts::get().regular.data)?;
         }
         Command::new("python3").arg(peers_dir.join(script)).arg(rows.to_string()).arg(scratch).arg(&font).output()?
     } else {
         Command::new(std::env::current_exe()?)
-            .args(["bench", "--case", case, "--rows", &rows.to_string(), "--scratch"])
+            .args(["render", "--case", case, "--rows", &rows.to_string(), "--scratch"])
             .arg(scratch)
             .env("RUST_LOG", "warn")
             .output()?
@@ -245,19 +241,21 @@ pub fn measure(case: &str, rows: u64, scratch: &Path, peers_dir: &Path) -> anyho
     Ok(serde_json::from_str(&last)?)
 }
 
-/// Makes sure the Python peers' libraries are there; installs them when missing.
-pub fn ensure_python_peers() -> anyhow::Result<()> {
+/// The Python packages the peers need that are not installed.
+pub fn missing_python_peers() -> Vec<&'static str> {
     let present = |m: &str| Command::new("python3").args(["-c", &format!("import {m}")]).status().is_ok_and(|s| s.success());
-    let missing: Vec<&str> = [("xlsxwriter", "xlsxwriter"), ("reportlab", "reportlab")]
+    [("xlsxwriter", "xlsxwriter"), ("reportlab", "reportlab")]
         .into_iter()
         .filter(|(module, _)| !present(module))
         .map(|(_, package)| package)
-        .collect();
-    if !missing.is_empty() {
-        eprintln!("installing {missing:?} from PyPI for the peer benchmarks…");
-        let ok = Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing).status()?.success();
-        anyhow::ensure!(ok, "pip install {missing:?} failed");
-    }
+        .collect()
+}
+
+/// Installs the peers' packages from PyPI (only when asked: `--install-peers`).
+pub fn install_python_peers(missing: &[&str]) -> anyhow::Result<()> {
+    eprintln!("installing {missing:?} from PyPI for the peer benchmarks…");
+    let ok = Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(missing).status()?.success();
+    anyhow::ensure!(ok, "pip install {missing:?} failed");
     Ok(())
 }
 
@@ -292,6 +290,8 @@ pub struct BenchOptions {
     pub rows: Vec<u64>,
     pub runs: usize,
     pub peers: bool,
+    /// Install the peers' Python packages when missing (otherwise they are skipped).
+    pub install_peers: bool,
     pub e2e: bool,
     pub scratch: PathBuf,
     pub peers_dir: PathBuf,
@@ -344,9 +344,17 @@ fn label(case: &str) -> &str {
 
 /// Runs every case `runs` times, interleaved, and returns a Markdown report.
 pub fn run_report(opts: &BenchOptions) -> anyhow::Result<String> {
+    let mut opts = opts.clone();
     if opts.peers {
-        ensure_python_peers()?;
+        let missing = missing_python_peers();
+        if !missing.is_empty() && opts.install_peers {
+            install_python_peers(&missing)?;
+        } else if !missing.is_empty() {
+            eprintln!("skipping the Python peers: {missing:?} not installed (pass --install-peers to install them from PyPI)");
+            opts.peers = false;
+        }
     }
+    let opts = &opts;
     let mut summaries = Vec::new();
     for &rows in &opts.rows {
         let cases = cases_for(rows, opts);

@@ -1,40 +1,11 @@
-//! Layered settings: built-in defaults < `config.toml` < `REPORTD__SECTION__KEY`
-//! environment variables < command-line flags. An invalid value stops the
-//! process with a message that names the key.
+//! The sections of the settings, each with its defaults (which `config.toml`
+//! at the repository root documents, and a test keeps equal).
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid configuration: {0}")]
-    Parse(#[from] Box<figment::Error>),
-    #[error("invalid configuration: `{key}` {problem}")]
-    Invalid { key: &'static str, problem: String },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Settings {
-    /// Directory for the embedded backends (SQLite file, local objects, signing key).
-    pub data_dir: PathBuf,
-    pub http: HttpSettings,
-    pub database: DatabaseSettings,
-    pub cache: CacheSettings,
-    pub storage: StorageSettings,
-    pub queue: QueueSettings,
-    pub pools: PoolSettings,
-    pub retry: RetrySettings,
-    pub worker: WorkerSettings,
-    pub sweeper: SweeperSettings,
-    pub limits: LimitSettings,
-    pub render: RenderSettings,
-    pub log: LogSettings,
-}
+use crate::job::validate::Limits;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -230,21 +201,6 @@ pub struct LimitSettings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PdfBackendKind {
-    PdfWriter,
-    Printpdf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RenderSettings {
-    /// Data rows per worksheet before the sheet continues as "Name (2)".
-    pub xlsx_rows_per_sheet: u32,
-    pub pdf_backend: PdfBackendKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -257,26 +213,6 @@ pub struct LogSettings {
     /// A tracing filter such as `info` or `reportd=debug,info`; `RUST_LOG` wins when set.
     pub level: String,
     pub format: LogFormat,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("data"),
-            http: HttpSettings::default(),
-            database: DatabaseSettings::default(),
-            cache: CacheSettings::default(),
-            storage: StorageSettings::default(),
-            queue: QueueSettings::default(),
-            pools: PoolSettings::default(),
-            retry: RetrySettings::default(),
-            worker: WorkerSettings::default(),
-            sweeper: SweeperSettings::default(),
-            limits: LimitSettings::default(),
-            render: RenderSettings::default(),
-            log: LogSettings::default(),
-        }
-    }
 }
 
 impl Default for HttpSettings {
@@ -382,14 +318,10 @@ impl Default for SweeperSettings {
 }
 
 impl Default for LimitSettings {
+    /// The validator's own defaults: one source for both.
     fn default() -> Self {
-        Self { max_columns: 16_384, max_sheets: 255, max_title_chars: 255, max_text_chars: 32_767 }
-    }
-}
-
-impl Default for RenderSettings {
-    fn default() -> Self {
-        Self { xlsx_rows_per_sheet: 1_048_575, pdf_backend: PdfBackendKind::PdfWriter }
+        let l = Limits::default();
+        Self { max_columns: l.max_columns, max_sheets: l.max_sheets, max_title_chars: l.max_title_chars, max_text_chars: l.max_text_chars }
     }
 }
 
@@ -399,157 +331,3 @@ impl Default for LogSettings {
     }
 }
 
-impl Settings {
-    /// Defaults, then `path` (when it exists, or always when `required`), then the environment.
-    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
-        if required && !path.exists() {
-            return Err(ConfigError::Invalid {
-                key: "--config",
-                problem: format!("names {}, which does not exist", path.display()),
-            });
-        }
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Settings::default()))
-                .merge(Toml::file(path))
-                .merge(Env::prefixed("REPORTD__").split("__")),
-        )
-    }
-
-    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let settings: Settings = figment.extract().map_err(Box::new)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        fn bad(key: &'static str, problem: impl Into<String>) -> Result<(), ConfigError> {
-            Err(ConfigError::Invalid { key, problem: problem.into() })
-        }
-        if self.pools.render == 0 {
-            return bad("pools.render", "must be at least 1");
-        }
-        if self.pools.in_flight < self.pools.render {
-            return bad("pools.in_flight", format!("must be at least pools.render ({})", self.pools.render));
-        }
-        if self.pools.status_batch == 0 {
-            return bad("pools.status_batch", "must be at least 1");
-        }
-        if self.retry.max_attempts < 1 {
-            return bad("retry.max_attempts", "must be at least 1");
-        }
-        if self.retry.base_delay > self.retry.max_delay {
-            return bad("retry.base_delay", "must not exceed retry.max_delay");
-        }
-        if self.worker.heartbeat.is_zero() || self.worker.heartbeat >= self.worker.lease {
-            return bad("worker.heartbeat", "must be above zero and shorter than worker.lease");
-        }
-        if self.http.body_limit < 1024 {
-            return bad("http.body_limit", "must be at least 1024 bytes");
-        }
-        if !self.http.public_url.is_empty() && url::Url::parse(&self.http.public_url).is_err() {
-            return bad("http.public_url", "must be an absolute URL such as http://reports.example.com");
-        }
-        let db = self.database_url();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return bad("database.url", "must start with sqlite:, postgres:// or postgresql://");
-        }
-        if self.queue.backend == QueueBackend::Kafka && self.queue.brokers.trim().is_empty() {
-            return bad("queue.brokers", "must list at least one broker when queue.backend = \"kafka\"");
-        }
-        if let Err(problem) = self.queue.librdkafka_properties() {
-            return bad("queue.librdkafka", problem);
-        }
-        if self.queue.partitions < 1 {
-            return bad("queue.partitions", "must be at least 1");
-        }
-        if self.queue.backend == QueueBackend::Local && !self.database_url().starts_with("sqlite:") {
-            // The in-process queue cannot be shared, so several processes on one
-            // PostgreSQL would each see only their own jobs.
-            return bad("queue.backend", "\"local\" works only with the embedded SQLite database; use \"kafka\"");
-        }
-        if self.storage.backend != StorageBackend::Local && self.storage.bucket.is_empty() {
-            return bad("storage.bucket", "must be set for S3 and GCS");
-        }
-        if !(1..=1_048_575).contains(&self.render.xlsx_rows_per_sheet) {
-            return bad("render.xlsx_rows_per_sheet", "must be between 1 and 1048575");
-        }
-        if self.limits.max_columns == 0 || self.limits.max_columns > 16_384 {
-            return bad("limits.max_columns", "must be between 1 and 16384 (Excel's limit)");
-        }
-        if self.limits.max_text_chars > 32_767 {
-            return bad("limits.max_text_chars", "must not exceed 32767 (Excel's limit)");
-        }
-        Ok(())
-    }
-
-    pub fn database_url(&self) -> String {
-        if self.database.url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("reportd.db").display())
-        } else {
-            self.database.url.clone()
-        }
-    }
-
-    pub fn is_sqlite(&self) -> bool {
-        self.database_url().starts_with("sqlite:")
-    }
-
-    pub fn local_storage_dir(&self) -> PathBuf {
-        if self.storage.local_dir.is_empty() {
-            self.data_dir.join("objects")
-        } else {
-            PathBuf::from(&self.storage.local_dir)
-        }
-    }
-
-    pub fn scratch_dir(&self) -> PathBuf {
-        if self.worker.scratch_dir.is_empty() {
-            std::env::temp_dir()
-        } else {
-            PathBuf::from(&self.worker.scratch_dir)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_overrides_file_and_names_bad_keys() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("config.toml", "[http]\nport = 9000\n[pools]\nrender = 3\nin_flight = 6\n")?;
-            jail.set_env("REPORTD__HTTP__PORT", "8081");
-            let s = Settings::load(Path::new("config.toml"), true).map_err(|e| e.to_string())?;
-            assert_eq!(s.http.port, 8081);
-            assert_eq!(s.pools.render, 3);
-
-            jail.set_env("REPORTD__HTTP__PORT", "not-a-port");
-            let err = Settings::load(Path::new("config.toml"), true).unwrap_err().to_string();
-            assert!(err.to_lowercase().contains("http.port"), "{err}");
-
-            jail.set_env("REPORTD__HTTP__PORT", "8081");
-            jail.set_env("REPORTD__POOLS__RENDER", "0");
-            let err = Settings::load(Path::new("config.toml"), true).unwrap_err().to_string();
-            assert!(err.contains("pools.render"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn the_documented_config_toml_is_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
-        let documented = Settings::from_figment(Figment::new().merge(Toml::file(&path))).unwrap();
-        assert_eq!(serde_json::to_value(documented).unwrap(), serde_json::to_value(Settings::default()).unwrap());
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("config.toml", "[http]\nprot = 9000\n")?;
-            let err = Settings::load(Path::new("config.toml"), true).unwrap_err().to_string();
-            assert!(err.contains("prot"), "{err}");
-            Ok(())
-        });
-    }
-}

@@ -1,8 +1,7 @@
 use sea_orm::entity::prelude::*;
-use serde::Serialize;
 
 /// A job that failed for good: permanently, or after its last attempt.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "dead_letters")]
 pub struct Model {
     #[sea_orm(primary_key)]

@@ -1,33 +1,38 @@
 //! What a worker does with one queue message: claim the job, keep its lease
 //! alive, fetch the payload, render it on the pool, upload the report and
 //! record the outcome. It returns only once the outcome is durable, so the
-//! source may then acknowledge the message.
+//! source may then acknowledge the message. It sees the world through three
+//! small seams (job transitions, the render pool, object storage), so its
+//! decisions are tested with fakes below.
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::actors::render::{Render, RenderActor, RenderFailure};
-use crate::actors::retry::{Decision, Failure, JobFailed, RetryActor};
-use crate::actors::status::{StatusActor, apply};
+use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
-use crate::job::JobMessage;
-use crate::render::RenderOptions;
+use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, RetryPolicy};
+use crate::render::{RenderOptions, RenderStats};
 use crate::storage::{Storage, StorageError, scratch_path};
-use crate::store::{Job, OpOutcome, StatusOp, StoreError};
+use crate::store::{OpOutcome, StatusOp, StoreError, Transitions};
 use crate::telemetry;
 
-/// The failure reason of a render whose job another worker took over.
-const LEASE_LOST: &str = "lease_lost";
+/// The render pool, as the worker needs it.
+#[async_trait(?Send)]
+pub(crate) trait Renderer {
+    async fn render(&self, job: Render) -> Result<RenderStats, RenderFailure>;
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done,
-    /// Not claimable: already done, or held by another worker's live lease.
+    /// Not claimable (already done, or leased to another worker), or the
+    /// lease was taken over while rendering: the other worker's result stands.
     Skipped,
     Retried,
     DeadLettered,
@@ -39,30 +44,43 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether the source may acknowledge (commit) the message.
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         !matches!(self, Outcome::Abandoned)
     }
 }
 
-pub struct Worker {
-    pub status: Addr<StatusActor>,
-    pub retry: Addr<RetryActor>,
-    pub render: Addr<RenderActor>,
-    pub storage: Arc<Storage>,
+/// Why an attempt ended without a report.
+#[derive(Debug)]
+enum AttemptError {
+    /// Another worker took the job over (this one stalled past its lease).
+    LeaseLost,
+    Failed(Failure),
+}
+
+impl From<Failure> for AttemptError {
+    fn from(f: Failure) -> Self {
+        AttemptError::Failed(f)
+    }
+}
+
+pub(crate) struct Worker {
+    pub(crate) transitions: Arc<dyn Transitions>,
+    pub(crate) renderer: Rc<dyn Renderer>,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) policy: RetryPolicy,
     /// Who holds the leases this process takes: host, pid and a random suffix.
-    pub owner: String,
-    pub lease: Duration,
-    pub heartbeat: Duration,
-    pub scratch: PathBuf,
-    pub xlsx_rows_per_sheet: u32,
-    pub pdf_backend: crate::config::PdfBackendKind,
-    pub faults: Faults,
+    pub(crate) owner: String,
+    pub(crate) lease: Duration,
+    pub(crate) heartbeat: Duration,
+    pub(crate) scratch: PathBuf,
+    pub(crate) render: RenderOptions,
+    pub(crate) faults: Faults,
     /// Cancelled when the process stops for good (after the drain deadline).
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Worker {
-    pub async fn handle(&self, raw: &[u8]) -> Outcome {
+    pub(crate) async fn handle(&self, raw: &[u8]) -> Outcome {
         let msg = match JobMessage::from_slice(raw) {
             Ok(m) => m,
             Err(e) => {
@@ -93,21 +111,17 @@ impl Worker {
             }
         };
         let format = job.format.as_str();
-        let attempt = if job.attempts == 1 { "first" } else { "retry" };
-        metrics::counter!(telemetry::CLAIMS, "attempt" => attempt).increment(1);
-        if job.attempts == 1 {
+        let first = job.attempts == 1;
+        metrics::counter!(telemetry::CLAIMS, "attempt" => if first { "first" } else { "retry" }).increment(1);
+        if first {
             let waited = (chrono::Utc::now() - job.created_at).to_std().unwrap_or_default();
             metrics::histogram!(telemetry::QUEUE_WAIT_SECONDS, "format" => format).record(waited.as_secs_f64());
         }
         tracing::info!(attempt = job.attempts, rows = job.row_count, "claimed");
         if job.attempts > job.max_attempts {
             // Its workers died during every attempt (kill -9, OOM): do not loop for ever.
-            let failure = Failure {
-                message: format!("the worker was lost during each of {} attempts", job.max_attempts),
-                permanent: true,
-                reason: "lost",
-            };
-            return self.failed(job, failure).await;
+            let message = format!("the worker was lost during each of {} attempts", job.max_attempts);
+            return self.failed(job, Failure::new(FailureKind::Lost, message)).await;
         }
 
         let started = Instant::now();
@@ -120,50 +134,67 @@ impl Worker {
                 match self.write(op).await {
                     Ok(OpOutcome::Updated(Some(_))) => {
                         metrics::counter!(telemetry::JOBS_COMPLETED, "format" => format).increment(1);
-                        metrics::histogram!(telemetry::JOB_SECONDS, "format" => format)
-                            .record(started.elapsed().as_secs_f64());
+                        metrics::histogram!(telemetry::JOB_SECONDS, "format" => format).record(started.elapsed().as_secs_f64());
                         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "done");
                         Outcome::Done
                     }
-                    Ok(_) => {
-                        metrics::counter!(telemetry::DUPLICATE_RENDERS).increment(1);
-                        tracing::warn!("rendered, but the lease had been taken over; the other worker's result stands");
-                        Outcome::Skipped
-                    }
+                    Ok(_) => self.lost_lease(),
                     Err(e) => {
                         tracing::error!(error = %e, "could not record done; the lease will expire and the job run again");
                         Outcome::Abandoned
                     }
                 }
             }
-            Err(failure) if failure.reason == LEASE_LOST => {
-                metrics::counter!(telemetry::DUPLICATE_RENDERS).increment(1);
-                tracing::warn!("rendered, but the lease had been taken over; discarding this render");
-                Outcome::Skipped
-            }
-            Err(failure) => self.failed(job, failure).await,
+            Err(AttemptError::LeaseLost) => self.lost_lease(),
+            Err(AttemptError::Failed(failure)) => self.failed(job, failure).await,
         }
     }
 
+    fn lost_lease(&self) -> Outcome {
+        metrics::counter!(telemetry::DUPLICATE_RENDERS).increment(1);
+        tracing::warn!("rendered, but the lease had been taken over; the other worker's result stands");
+        Outcome::Skipped
+    }
+
+    /// Records what the retry policy makes of a failure.
     async fn failed(&self, job: Job, failure: Failure) -> Outcome {
-        let msg = JobFailed { job, owner: self.owner.clone(), failure };
-        match self.retry.send(msg).await {
-            Ok(Ok(Decision::Retry { .. })) => Outcome::Retried,
-            Ok(Ok(Decision::DeadLettered)) => Outcome::DeadLettered,
-            Ok(Ok(Decision::Stale)) => Outcome::Skipped,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not record the failure; the lease will expire and the job run again");
-                Outcome::Abandoned
+        let decision = self.policy.decide(&job, &failure);
+        let op = match &decision {
+            Decision::Retry { delay } => {
+                StatusOp::Requeue { id: job.id, owner: self.owner.clone(), error: failure.message.clone(), delay: *delay }
             }
+            Decision::DeadLetter { error, .. } => {
+                StatusOp::DeadLetter { id: job.id, owner: Some(self.owner.clone()), error: error.clone() }
+            }
+        };
+        let reason = failure.kind.label();
+        match self.write(op).await {
+            Ok(OpOutcome::Updated(Some(_))) => match decision {
+                Decision::Retry { delay } => {
+                    metrics::counter!(telemetry::JOB_RETRIES, "reason" => reason).increment(1);
+                    tracing::warn!(attempt = job.attempts, delay_ms = delay.as_millis() as u64, error = %failure,
+                        "attempt failed; retrying");
+                    Outcome::Retried
+                }
+                Decision::DeadLetter { exhausted, .. } => {
+                    let kind = if exhausted { "exhausted" } else { "permanent" };
+                    metrics::counter!(telemetry::DEAD_LETTERS, "reason" => kind).increment(1);
+                    metrics::counter!(telemetry::JOBS_FAILED, "format" => job.format.as_str(), "reason" => reason).increment(1);
+                    tracing::error!(attempts = job.attempts, error = %failure, kind, "job failed; moved to the dead-letter store");
+                    Outcome::DeadLettered
+                }
+            },
+            // The job was no longer ours (its lease was taken over): nothing recorded.
+            Ok(_) => Outcome::Skipped,
             Err(e) => {
-                tracing::error!(error = %e, "retry actor unavailable");
+                tracing::error!(error = %e, "could not record the failure; the lease will expire and the job run again");
                 Outcome::Abandoned
             }
         }
     }
 
     /// Job-store writes survive a database restart: retried with backoff while
-    /// the connection is down, for up to five minutes.
+    /// the connection is down, for up to five minutes (or until shutdown).
     async fn write(&self, op: StatusOp) -> Result<OpOutcome, StoreError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
@@ -171,7 +202,7 @@ impl Worker {
             .with_jitter()
             .with_total_delay(Some(Duration::from_secs(300)))
             .without_max_times();
-        (|| apply(&self.status, op.clone()))
+        (|| self.transitions.apply(op.clone()))
             .retry(backoff)
             .when(|e: &StoreError| e.is_transient() && !self.shutdown.is_cancelled())
             .notify(|e, d| {
@@ -184,8 +215,8 @@ impl Worker {
     /// Extends the lease every `heartbeat` until cancelled.
     fn keep_lease(&self, job: &Job) -> CancellationToken {
         let token = CancellationToken::new();
-        let (status, id, owner, lease, every) =
-            (self.status.clone(), job.id, self.owner.clone(), self.lease, self.heartbeat);
+        let (transitions, id, owner, lease, every) =
+            (self.transitions.clone(), job.id, self.owner.clone(), self.lease, self.heartbeat);
         let stop = token.clone();
         actix_rt::spawn(async move {
             loop {
@@ -193,7 +224,7 @@ impl Worker {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(every) => {}
                 }
-                match apply(&status, StatusOp::Heartbeat { id, owner: owner.clone(), lease }).await {
+                match transitions.apply(StatusOp::Heartbeat { id, owner: owner.clone(), lease }).await {
                     Ok(OpOutcome::Updated(Some(_))) => {}
                     Ok(_) => {
                         tracing::warn!(job_id = %id, "lease lost to another worker");
@@ -207,16 +238,14 @@ impl Worker {
     }
 
     /// Download, render, upload; returns the report's key.
-    async fn execute(&self, job: &Job) -> Result<String, Failure> {
+    async fn execute(&self, job: &Job) -> Result<String, AttemptError> {
         let scratch = Scratch {
             payload: scratch_path(&self.scratch, job.id, &format!("{}.rpd", job.attempts)),
             output: scratch_path(&self.scratch, job.id, &format!("{}.{}", job.attempts, job.format.extension())),
         };
         self.storage.fetch_to(&job.payload_key, &scratch.payload).await.map_err(|e| match e {
-            StorageError::NotFound(_) => {
-                Failure { message: format!("the job's payload is missing: {e}"), permanent: true, reason: "payload" }
-            }
-            other => Failure { message: format!("fetching the payload: {other}"), permanent: false, reason: "storage" },
+            StorageError::NotFound(_) => Failure::new(FailureKind::Payload, format!("the job's payload is missing: {e}")),
+            other => Failure::new(FailureKind::Storage, format!("fetching the payload: {other}")),
         })?;
 
         let render = Render {
@@ -225,32 +254,22 @@ impl Worker {
             title: job.title.clone(),
             payload: scratch.payload.clone(),
             output: scratch.output.clone(),
-            options: RenderOptions {
-                xlsx_rows_per_sheet: self.xlsx_rows_per_sheet,
-                pdf_backend: self.pdf_backend,
-                generated_at: chrono::Utc::now(),
-            },
+            options: self.render.clone(),
         };
-        match self.render.send(render).await {
-            Ok(Ok(stats)) => tracing::debug!(rows = stats.rows, parts = stats.parts, "rendered"),
-            Ok(Err(RenderFailure::Render(e))) if e.is_permanent() => {
-                return Err(Failure { message: e.to_string(), permanent: true, reason: "payload" });
-            }
-            Ok(Err(e @ RenderFailure::Panicked(_))) => {
-                return Err(Failure { message: e.to_string(), permanent: false, reason: "panic" });
-            }
-            Ok(Err(e @ RenderFailure::Injected(_))) => {
-                return Err(Failure { message: e.to_string(), permanent: false, reason: "injected" });
-            }
-            Ok(Err(e)) => return Err(Failure { message: e.to_string(), permanent: false, reason: "render" }),
-            Err(e) => {
-                return Err(Failure { message: format!("render pool: {e}"), permanent: false, reason: "render" });
-            }
-        }
+        let stats = self.renderer.render(render).await.map_err(|e| {
+            let kind = match &e {
+                RenderFailure::Render(r) if r.is_permanent() => FailureKind::Payload,
+                RenderFailure::Panicked(_) => FailureKind::Panic,
+                RenderFailure::Injected(_) => FailureKind::Injected,
+                RenderFailure::Render(_) | RenderFailure::Pool(_) => FailureKind::Render,
+            };
+            Failure::new(kind, e.to_string())
+        })?;
+        tracing::debug!(rows = stats.rows, parts = stats.parts, "rendered");
 
         match self.faults.check(FaultPoint::Upload, &job.title) {
             Some(FaultAction::Fail(m)) => {
-                return Err(Failure { message: format!("injected failure: {m}"), permanent: false, reason: "injected" });
+                return Err(Failure::new(FailureKind::Injected, format!("injected failure: {m}")).into());
             }
             Some(FaultAction::HangMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Some(FaultAction::Exit) => std::process::exit(137),
@@ -260,13 +279,13 @@ impl Worker {
         // meanwhile; then another worker owns the job and this render is dropped.
         let renew = StatusOp::Heartbeat { id: job.id, owner: self.owner.clone(), lease: self.lease };
         if let Ok(OpOutcome::Updated(None)) = self.write(renew).await {
-            return Err(Failure { message: "the lease was taken over".into(), permanent: false, reason: LEASE_LOST });
+            return Err(AttemptError::LeaseLost);
         }
         let key = self.storage.report_key(job.id, job.format);
         self.storage
             .put_report(&key, &scratch.output, job.format, &job.title)
             .await
-            .map_err(|e| Failure { message: format!("uploading the report: {e}"), permanent: false, reason: "storage" })?;
+            .map_err(|e| Failure::new(FailureKind::Storage, format!("uploading the report: {e}")))?;
         Ok(key)
     }
 }
@@ -283,3 +302,7 @@ impl Drop for Scratch {
         let _ = std::fs::remove_file(&self.output);
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

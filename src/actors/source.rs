@@ -1,0 +1,132 @@
+//! The source actor: takes deliveries from the queue port and runs each
+//! through the worker, at most `in_flight` at a time, acknowledging a
+//! delivery only once its outcome is durable. Undecodable messages go to the
+//! dead-letter topic through the publishing port, then are acknowledged.
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::worker::{Outcome, Worker};
+use super::{Drain, DrainReport};
+use crate::job::{DeadLetterMessage, Topic};
+use crate::queue::{Delivery, JobSource, Publisher};
+
+pub(crate) struct SourceActor {
+    source: Arc<dyn JobSource>,
+    publisher: Arc<dyn Publisher>,
+    worker: Rc<Worker>,
+    slots: Arc<Semaphore>,
+    in_flight: usize,
+    stop: CancellationToken,
+}
+
+impl SourceActor {
+    pub(crate) fn new(source: Arc<dyn JobSource>, publisher: Arc<dyn Publisher>, worker: Rc<Worker>, in_flight: usize) -> Self {
+        Self { source, publisher, worker, slots: Arc::new(Semaphore::new(in_flight)), in_flight, stop: CancellationToken::new() }
+    }
+}
+
+impl Actor for SourceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.stop.is_cancelled() {
+            return;
+        }
+        let (source, publisher, worker) = (self.source.clone(), self.publisher.clone(), self.worker.clone());
+        let (slots, stop) = (self.slots.clone(), self.stop.clone());
+        ctx.spawn(
+            async move {
+                loop {
+                    let permit = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    };
+                    let delivery = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        d = source.recv() => d,
+                    };
+                    let delivery = match delivery {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the job source failed; trying again in a second");
+                            drop(permit);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    };
+                    let (worker, publisher) = (worker.clone(), publisher.clone());
+                    actix_rt::spawn(async move {
+                        match worker.handle(&delivery.payload).await {
+                            Outcome::Poison(error) => {
+                                if dead_letter(&*publisher, &delivery, &error).await {
+                                    delivery.ack();
+                                }
+                            }
+                            outcome if outcome.is_final() => delivery.ack(),
+                            _ => {}
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Supervised for SourceActor {}
+
+/// Copies an undecodable message to the dead-letter topic, retrying until the
+/// queue takes it; only then may it be acknowledged.
+async fn dead_letter(publisher: &dyn Publisher, delivery: &Delivery, error: &str) -> bool {
+    let raw = String::from_utf8_lossy(&delivery.payload);
+    let letter = DeadLetterMessage {
+        id: None,
+        attempts: 0,
+        error: format!("undecodable message at {}: {error}", delivery.origin),
+        payload: None,
+        raw: Some(raw.chars().take(64 * 1024).collect()),
+    };
+    let key = delivery.key.clone().unwrap_or_default();
+    for attempt in 0..20u32 {
+        match publisher.publish(Topic::DeadLetters, &key, letter.to_json().as_bytes()).await {
+            Ok(_) => {
+                tracing::error!(origin = %delivery.origin, error, "poison message moved to the dead-letter topic");
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "could not dead-letter a poison message yet");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8) + 1))).await;
+            }
+        }
+    }
+    false
+}
+
+impl Handler<Drain> for SourceActor {
+    type Result = ResponseFuture<DrainReport>;
+
+    fn handle(&mut self, msg: Drain, _: &mut Self::Context) -> Self::Result {
+        self.stop.cancel();
+        let (slots, n, source) = (self.slots.clone(), self.in_flight as u32, self.source.clone());
+        Box::pin(async move {
+            let busy = n as usize - slots.available_permits();
+            let report = match tokio::time::timeout(msg.deadline, slots.acquire_many(n)).await {
+                Ok(_) => DrainReport { finished: busy, abandoned: 0 },
+                Err(_) => {
+                    let left = n as usize - slots.available_permits();
+                    DrainReport { finished: busy.saturating_sub(left), abandoned: left }
+                }
+            };
+            // Commit what is done, then let the other workers take the
+            // partitions (and whatever is not done) without waiting for a timeout.
+            source.close().await;
+            report
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The `reportd` command line: `serve` (the default), `api`, `worker`,
+//! `migrate` and `dlq`. Settings are loaded once, by `Settings::load_with`.
+mod dlq;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::actors::supervisor::Roles;
+use crate::config::{Overrides, Settings};
+use crate::faults::Faults;
+use crate::startup::{Application, connect_store};
+use crate::telemetry;
+
+#[derive(Parser)]
+#[command(name = "reportd", version, about = "Asynchronous XLSX/PDF report generation")]
+struct Cli {
+    /// Settings file; defaults to ./config.toml when it exists.
+    #[arg(long, short, global = true, env = "REPORTD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Overrides http.port (CLI beats environment beats file).
+    #[arg(long, global = true)]
+    port: Option<u16>,
+    /// Overrides data_dir.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API and workers in one process (the default).
+    Serve,
+    /// Only the HTTP API.
+    Api,
+    /// Only the workers (with /health, /ready and /metrics).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Inspect and replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: dlq::DlqAction,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides { file: cli.config, port: cli.port, data_dir: cli.data_dir };
+    let settings = match Settings::load_with(&overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reportd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&settings.log);
+    let result = actix_rt::System::new().block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("reportd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let roles = match command {
+        Command::Serve => Roles::SERVE,
+        Command::Api => Roles::API,
+        Command::Worker => Roles::WORKER,
+        Command::Migrate => {
+            connect_store(&settings).await?;
+            println!("migrations applied");
+            return Ok(());
+        }
+        Command::Dlq { action } => return dlq::run(action, &settings).await,
+    };
+    let app = Application::build_with(settings, roles, Faults::from_env()).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    // Everything durable is committed by now. Exit here rather than tear the
+    // runtime down: tasks still holding pooled connections would be dropped
+    // outside it, and sqlx panics on that.
+    std::process::exit(0)
+}

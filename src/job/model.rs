@@ -1,0 +1,119 @@
+//! A report job as the rest of the service sees it: plain data, no ORM. The
+//! job store maps it to and from its rows; the status cache keeps it as JSON.
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Processing,
+    Done,
+    Error,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 4] = [JobStatus::Queued, JobStatus::Processing, JobStatus::Done, JobStatus::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Processing => "processing",
+            JobStatus::Done => "done",
+            JobStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Xlsx,
+    Pdf,
+}
+
+impl ReportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Pdf => "pdf",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ReportFormat::Xlsx, ReportFormat::Pdf].into_iter().find(|f| f.as_str() == s)
+    }
+
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ReportFormat::Pdf => "application/pdf",
+        }
+    }
+}
+
+impl fmt::Display for ReportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job: the durable truth the job store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: Uuid,
+    pub tenant: String,
+    pub format: ReportFormat,
+    pub title: String,
+    pub status: JobStatus,
+    /// Claims so far; a claim is one attempt.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// Renders that finished and were recorded; more than 1 would be a duplicate.
+    pub renders: i32,
+    pub row_count: i64,
+    pub error: Option<String>,
+    pub payload_key: String,
+    pub report_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// Every attempt the budget allows has been claimed.
+    pub fn attempts_exhausted(&self) -> bool {
+        self.attempts >= self.max_attempts
+    }
+}
+
+/// A job that failed for good: permanently, or after its last attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub error: String,
+    pub attempts: i32,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,5 @@
+//! sea-orm entities, one per table of `migrations/`. Enums are stored as
+//! their names; `super::mapping` turns rows into domain types.
+pub(crate) mod dead_letter;
+pub(crate) mod job;
+pub(crate) mod outbox;

@@ -1,0 +1,115 @@
+//! Reads: single jobs, pages, counts, and what the sweeper looks for.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::classify;
+use super::entity::{dead_letter, job, outbox};
+use super::mapping::jobs;
+use crate::job::{DeadLetter, Job, JobStatus};
+use crate::store::{JobPage, StatusCounts, StoreError};
+
+use job::Column as C;
+
+pub(super) async fn get(db: &DatabaseConnection, id: Uuid) -> Result<Option<Job>, StoreError> {
+    job::Entity::find_by_id(id).one(db).await.map_err(classify)?.map(Job::try_from).transpose()
+}
+
+pub(super) async fn list(
+    db: &DatabaseConnection,
+    status: Option<JobStatus>,
+    limit: u64,
+    after: Option<Uuid>,
+) -> Result<JobPage, StoreError> {
+    let mut q = job::Entity::find().order_by(C::Id, Order::Asc).limit(limit + 1);
+    if let Some(s) = status {
+        q = q.filter(C::Status.eq(s.as_str()));
+    }
+    if let Some(a) = after {
+        q = q.filter(C::Id.gt(a));
+    }
+    let mut jobs = jobs(q.all(db).await.map_err(classify)?)?;
+    let next_cursor = if jobs.len() as u64 > limit {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
+    Ok(JobPage { jobs, next_cursor })
+}
+
+pub(super) async fn dead_letters(db: &DatabaseConnection, limit: u64) -> Result<Vec<DeadLetter>, StoreError> {
+    let rows = dead_letter::Entity::find()
+        .order_by(dead_letter::Column::Id, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    Ok(rows.into_iter().map(DeadLetter::from).collect())
+}
+
+pub(super) async fn counts(db: &DatabaseConnection) -> Result<StatusCounts, StoreError> {
+    let rows: Vec<(String, i64)> = job::Entity::find()
+        .select_only()
+        .column(C::Status)
+        .column_as(C::Id.count(), "n")
+        .group_by(C::Status)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(classify)?;
+    let mut c = StatusCounts::default();
+    for (status, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match JobStatus::parse(&status) {
+            Some(JobStatus::Queued) => c.queued = n,
+            Some(JobStatus::Processing) => c.processing = n,
+            Some(JobStatus::Done) => c.done = n,
+            Some(JobStatus::Error) => c.error = n,
+            None => {}
+        }
+    }
+    Ok(c)
+}
+
+pub(super) async fn expired_leases(db: &DatabaseConnection, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+    let rows = job::Entity::find()
+        .filter(C::Status.eq(JobStatus::Processing.as_str()))
+        .filter(C::LeaseUntil.lt(now))
+        .order_by(C::Id, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    jobs(rows)
+}
+
+pub(super) async fn stale_queued(db: &DatabaseConnection, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+    let waiting = Query::select()
+        .column(outbox::Column::JobId)
+        .from(outbox::Entity)
+        .and_where(outbox::Column::SentAt.is_null())
+        .to_owned();
+    let rows = job::Entity::find()
+        .filter(C::Status.eq(JobStatus::Queued.as_str()))
+        .filter(C::UpdatedAt.lt(before))
+        .filter(C::Id.not_in_subquery(waiting))
+        .order_by(C::Id, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    jobs(rows)
+}
+
+pub(super) async fn unfinished(db: &DatabaseConnection, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError> {
+    let mut q = job::Entity::find()
+        .filter(C::Status.is_in([JobStatus::Queued.as_str(), JobStatus::Processing.as_str()]))
+        .order_by(C::Id, Order::Asc)
+        .limit(limit);
+    if let Some(a) = after {
+        q = q.filter(C::Id.gt(a));
+    }
+    jobs(q.all(db).await.map_err(classify)?)
+}
