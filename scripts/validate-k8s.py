@@ -385,6 +385,10 @@ def check_references(objs: list[dict], external_secrets: set[str], p: Problems) 
             if t not in workloads:
                 p.add(o, "spec.scaleTargetRef", f"{t[0]} {t[1]} is not in the output")
             targets.setdefault(t, []).append(f"{kind}/{dig(o, 'metadata', 'name')}")
+            target = by_kind.get(t[0], {}).get(t[1])
+            if target is not None and dig(target, "spec", "replicas") is not None:
+                p.add(target, "spec.replicas", f"must be left out: {kind}/{dig(o, 'metadata', 'name')} owns the count "
+                      "(kubectl apply would reset it)")
     for t, scalers in targets.items():
         if len(scalers) > 1:
             p.add(None, "", f"{t[0]}/{t[1]} has more than one autoscaler: {', '.join(scalers)}")

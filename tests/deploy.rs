@@ -606,6 +606,11 @@ fn the_kubernetes_validator_rejects_what_it_should() {
         ("wrong type", prod.replace("maxUnavailable: 1\n", "maxUnavailable: [1]\n"), "schema (Kubernetes 1.32.0)"),
         ("CRD unknown field", prod.replace("  endpoints:", "  endpoint:"), "ServiceMonitor/reportd: spec: schema"),
         ("KEDA typo", prod.replace("lagThreshold: \"20\"", "lagTreshold: \"20\""), "lagTreshold: not a kafka scaler setting"),
+        (
+            "replicas under an autoscaler",
+            prod.replace("spec:\n  revisionHistoryLimit: 5", "spec:\n  replicas: 2\n  revisionHistoryLimit: 5"),
+            "spec.replicas: must be left out",
+        ),
         ("two autoscalers", format!("{dev}\n---\n{scaled_object}"), "has more than one autoscaler"),
         ("bad quantity", prod.replace("cpu: \"1\"", "cpu: lots"), "'lots' is not a Kubernetes quantity"),
         ("no readiness probe", prod.replace("path: /ready", "path: /health"), "readinessProbe: must be an httpGet of /ready"),
