@@ -5,7 +5,7 @@
 #   2. each overlay renders (kubectl kustomize) and passes scripts/validate-k8s.py:
 #      Kubernetes 1.32 schemas, CRD schemas, restricted Pod Security Standard
 #   3. docker/compose.yml passes `docker compose config`
-#   4. the Dockerfiles pass hadolint
+#   4. the Dockerfiles pass hadolint, the deployment shell scripts shellcheck
 #   5. the alert rules pass promtool check/test rules and scripts/validate-alerts.py
 # The tools come from scripts/validate-setup.sh (a venv, installed once).
 #   scripts/validate-deploy.sh
@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 command -v kubectl >/dev/null ||
   { echo "validate-deploy.sh: kubectl (1.27 or later, with kustomize) is needed" >&2; exit 1; }
 VENV=$(scripts/validate-setup.sh)
+SHELL_SCRIPTS=(docker/garage/init.sh docker/k8s/gen-configmap.sh scripts/validate-setup.sh scripts/validate-deploy.sh)
 status=0
 step() { echo "== $*" >&2; }
 fail() { echo "FAILED: $*" >&2; status=1; }
@@ -35,11 +36,17 @@ step "k8s example Secret"
   fail "secret.example.yaml"
 
 step "compose"
-"$VENV/libexec/docker-compose" -f docker/compose.yml config --quiet && echo "docker/compose.yml: valid" >&2 ||
+if "$VENV/libexec/docker-compose" -f docker/compose.yml config --quiet; then
+  echo "docker/compose.yml: valid" >&2
+else
   fail "docker compose config"
+fi
 
 step "Dockerfiles"
-"$VENV/bin/hadolint" docker/Dockerfile docker/garage/Dockerfile && echo "hadolint: clean" >&2 || fail "hadolint"
+if "$VENV/bin/hadolint" docker/Dockerfile docker/garage/Dockerfile; then echo "hadolint: clean" >&2; else fail "hadolint"; fi
+
+step "shell scripts"
+if "$VENV/bin/shellcheck" "${SHELL_SCRIPTS[@]}"; then echo "shellcheck: clean" >&2; else fail "shellcheck"; fi
 
 step "alert rules"
 "$VENV/bin/promtool" check rules docker/prometheus/alerts.yml || fail "promtool check rules"

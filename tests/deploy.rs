@@ -479,6 +479,14 @@ fn the_dockerfiles_pass_hadolint() {
     assert!(ok, "hadolint:\n{out}");
 }
 
+#[test]
+fn the_deployment_scripts_pass_shellcheck() {
+    let scripts =
+        ["docker/garage/init.sh", "docker/k8s/gen-configmap.sh", "scripts/validate-setup.sh", "scripts/validate-deploy.sh"];
+    let (ok, out) = run(Command::new(venv().join("bin/shellcheck")).args(scripts), None);
+    assert!(ok, "shellcheck:\n{out}");
+}
+
 // ------------------------------------------------------------------ Kubernetes
 
 const OVERLAYS: &[&str] = &["dev", "prod"];

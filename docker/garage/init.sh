@@ -29,8 +29,8 @@ if [[ $(g status) == *"NO ROLE ASSIGNED"* ]]; then
 fi
 
 # Right after the layout change the bucket table may not accept writes yet.
-retry 60 bash -c 'garage -c /etc/garage.toml bucket info "$1" >/dev/null 2>&1 ||
-  garage -c /etc/garage.toml bucket create "$1"' _ "$GARAGE_BUCKET"
+bucket_ready() { g bucket info "$GARAGE_BUCKET" >/dev/null 2>&1 || g bucket create "$GARAGE_BUCKET"; }
+retry 60 bucket_ready
 
 if ! g key info "$GARAGE_KEY_ID" >/dev/null 2>&1; then
   g key import --yes -n "$KEY_NAME" "$GARAGE_KEY_ID" "$GARAGE_KEY_SECRET"
