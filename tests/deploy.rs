@@ -88,6 +88,8 @@ const AWAITING_CODE: &[(&str, &str)] = &[("REPORTD__QUEUE__INSTANCE_ID", "instan
 
 /// Loads Settings from `config` (if any) and these variables, nothing else from the environment.
 fn load_settings(config: Option<&Path>, vars: &[(String, String)], what: &str) -> Settings {
+    // figment's Jail closures return figment's (large) error type.
+    #[allow(clippy::result_large_err)]
     fn attempt(config: Option<&Path>, vars: &[(String, String)]) -> Result<Settings, String> {
         let mut out = None;
         figment::Jail::try_with(|jail| {
