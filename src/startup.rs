@@ -45,7 +45,7 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn JobSto
     Ok(Arc::new(store))
 }
 
-pub fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>> {
+pub(crate) fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>> {
     let c = &settings.cache;
     Ok(match c.backend {
         CacheBackend::Memory => Arc::new(MemoryCache::new(c.capacity, c.ttl)),
@@ -93,7 +93,7 @@ fn queue(settings: &Settings, workers: bool) -> anyhow::Result<Queue> {
 }
 
 /// Where `reportd dlq list` reads dead letters: the DLQ topic, or the job store's table.
-pub fn dead_letter_log(settings: &Settings, store: Arc<dyn JobStore>) -> Arc<dyn DeadLetterLog> {
+pub(crate) fn dead_letter_log(settings: &Settings, store: Arc<dyn JobStore>) -> Arc<dyn DeadLetterLog> {
     match settings.queue.backend {
         QueueBackend::Kafka => Arc::new(KafkaDeadLetters::new(&settings.queue)),
         QueueBackend::Local => Arc::new(StoreDeadLetters(store)),

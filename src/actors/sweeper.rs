@@ -56,7 +56,7 @@ pub(crate) struct Sweeper {
 }
 
 impl Sweeper {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn JobStore>,
         status: Arc<dyn Transitions>,
         inspector: Option<Arc<dyn QueueInspector>>,

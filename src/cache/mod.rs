@@ -12,10 +12,10 @@ use crate::job::Job;
 
 #[derive(Debug, thiserror::Error)]
 #[error("status cache unavailable: {0}")]
-pub struct CacheError(pub String);
+pub(crate) struct CacheError(pub String);
 
 #[async_trait]
-pub trait StatusCache: Send + Sync + 'static {
+pub(crate) trait StatusCache: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Option<Job>;
     /// Writes from the status actor: always the newest state.
     async fn put(&self, jobs: &[Job]);

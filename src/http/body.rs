@@ -11,15 +11,15 @@ use tokio::sync::mpsc;
 /// Marks the limit being reached, inside an `io::Error`.
 #[derive(Debug, thiserror::Error)]
 #[error("the body is larger than {0} bytes")]
-pub struct TooLarge(pub u64);
+pub(crate) struct TooLarge(pub u64);
 
-pub struct ChannelReader {
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<Bytes>,
     buf: Bytes,
 }
 
 impl ChannelReader {
-    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+    pub(crate) fn new(rx: mpsc::Receiver<Bytes>) -> Self {
         Self { rx, buf: Bytes::new() }
     }
 }
@@ -40,7 +40,7 @@ impl Read for ChannelReader {
 }
 
 /// Counts (and optionally hashes) what passes through; fails past `limit`.
-pub struct Limited<R> {
+pub(crate) struct Limited<R> {
     inner: R,
     limit: u64,
     seen: u64,
@@ -48,17 +48,17 @@ pub struct Limited<R> {
 }
 
 impl<R: Read> Limited<R> {
-    pub fn new(inner: R, limit: u64, hash: bool) -> Self {
+    pub(crate) fn new(inner: R, limit: u64, hash: bool) -> Self {
         Self { inner, limit, seen: 0, hasher: hash.then(Sha256::new) }
     }
 
-    pub fn seed_hash(&mut self, tag: &[u8]) {
+    pub(crate) fn seed_hash(&mut self, tag: &[u8]) {
         if let Some(h) = &mut self.hasher {
             h.update(tag);
         }
     }
 
-    pub fn digest(self) -> Option<String> {
+    pub(crate) fn digest(self) -> Option<String> {
         self.hasher.map(|h| hex::encode(h.finalize()))
     }
 }
@@ -78,13 +78,13 @@ impl<R: Read> Read for Limited<R> {
 }
 
 /// What went wrong while reading, for the HTTP status.
-pub enum ReadProblem {
+pub(crate) enum ReadProblem {
     TooLarge(u64),
     BadGzip,
     Other(String),
 }
 
-pub fn classify(e: &io::Error) -> ReadProblem {
+pub(crate) fn classify(e: &io::Error) -> ReadProblem {
     if let Some(t) = e.get_ref().and_then(|i| i.downcast_ref::<TooLarge>()) {
         return ReadProblem::TooLarge(t.0);
     }

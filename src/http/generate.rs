@@ -53,7 +53,7 @@ enum BodyKind {
     Ndjson,
 }
 
-pub async fn generate(
+pub(crate) async fn generate(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,

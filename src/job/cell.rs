@@ -111,6 +111,7 @@ pub mod encode {
     pub fn boolean(buf: &mut Vec<u8>, v: bool) {
         buf.push(if v { TAG_TRUE } else { TAG_FALSE });
     }
+    #[cfg(test)]
     pub fn cell(buf: &mut Vec<u8>, cell: CellRef<'_>) {
         match cell {
             CellRef::Null => null(buf),

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// The kind of failure; its label is a metric label, so the set is fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The payload is missing or corrupt: it will be just as broken next time.
     Payload,
     /// Object storage could not be read or written.
@@ -20,10 +20,11 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 6] =
+    #[cfg(test)]
+    pub(crate) const ALL: [FailureKind; 6] =
         [FailureKind::Payload, FailureKind::Storage, FailureKind::Render, FailureKind::Panic, FailureKind::Injected, FailureKind::Lost];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             FailureKind::Payload => "payload",
             FailureKind::Storage => "storage",
@@ -35,24 +36,24 @@ impl FailureKind {
     }
 
     /// Retrying cannot help.
-    pub fn is_permanent(self) -> bool {
+    pub(crate) fn is_permanent(self) -> bool {
         matches!(self, FailureKind::Payload | FailureKind::Lost)
     }
 }
 
 /// A failed attempt: what kind, and the message the job's `error` will show.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub kind: FailureKind,
     pub message: String,
 }
 
 impl Failure {
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self { kind, message: message.into() }
     }
 
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         self.kind.is_permanent()
     }
 }

@@ -18,13 +18,13 @@ impl Topic {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         [Topic::Jobs, Topic::DeadLetters].into_iter().find(|t| t.as_str() == s)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobMessage {
+pub(crate) struct JobMessage {
     pub id: Uuid,
     /// The delivery this message announces (1 for the first). Informational:
     /// the job store's `attempts` is what the retry budget is checked against.
@@ -34,19 +34,19 @@ pub struct JobMessage {
 }
 
 impl JobMessage {
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         // A struct of a UUID, an integer and a string always serializes.
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 }
 
 /// What goes to the dead-letter topic: the job reference and why it died.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetterMessage {
+pub(crate) struct DeadLetterMessage {
     /// The job, when the message could be read at all.
     pub id: Option<Uuid>,
     pub attempts: i32,
@@ -59,7 +59,7 @@ pub struct DeadLetterMessage {
 }
 
 impl DeadLetterMessage {
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 }

@@ -79,12 +79,8 @@ pub struct SealedPayload {
 }
 
 impl SealedPayload {
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.prefix.len() as u64 + self.rows_len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn into_reader(self) -> impl Read {

@@ -9,13 +9,13 @@ use super::failure::Failure;
 use super::model::Job;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub base: Duration,
     pub max: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Queue the job again, published after `delay`.
     Retry { delay: Duration },
     /// Give up: the job ends in error with this message.
@@ -24,7 +24,7 @@ pub enum Decision {
 
 impl RetryPolicy {
     /// The decision for `job` (as claimed: `attempts` counts this attempt) after `failure`.
-    pub fn decide(&self, job: &Job, failure: &Failure) -> Decision {
+    pub(crate) fn decide(&self, job: &Job, failure: &Failure) -> Decision {
         if failure.is_permanent() {
             return Decision::DeadLetter { error: failure.message.clone(), exhausted: false };
         }
@@ -36,7 +36,7 @@ impl RetryPolicy {
     }
 
     /// Delay before attempt `attempt + 1`, after `attempt` failures.
-    pub fn delay(&self, attempt: i32) -> Duration {
+    pub(crate) fn delay(&self, attempt: i32) -> Duration {
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(self.base)
             .with_max_delay(self.max)

@@ -13,10 +13,10 @@ use bytes::Bytes;
 use crate::job::{DeadLetter, Topic};
 
 /// Where the error came from, for logs.
-pub type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     #[error("queue unavailable: {0}")]
     Unavailable(ErrorSource),
     #[error("queue configuration: {0}")]
@@ -24,24 +24,24 @@ pub enum QueueError {
 }
 
 impl QueueError {
-    pub fn unavailable(e: impl Into<ErrorSource>) -> Self {
+    pub(crate) fn unavailable(e: impl Into<ErrorSource>) -> Self {
         QueueError::Unavailable(e.into())
     }
 
-    pub fn config(e: impl Into<ErrorSource>) -> Self {
+    pub(crate) fn config(e: impl Into<ErrorSource>) -> Self {
         QueueError::Config(e.into())
     }
 }
 
 /// Where a published message landed (Kafka partition and offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Position {
+pub(crate) struct Position {
     pub partition: i32,
     pub offset: i64,
 }
 
 #[async_trait]
-pub trait Publisher: Send + Sync + 'static {
+pub(crate) trait Publisher: Send + Sync + 'static {
     /// Sends and waits for the queue to take the message; returns its position when the queue has one.
     async fn publish(&self, topic: Topic, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError>;
     async fn ping(&self) -> Result<(), QueueError>;
@@ -50,7 +50,7 @@ pub trait Publisher: Send + Sync + 'static {
 /// One message taken from the queue. Acknowledge it once its outcome is
 /// durable; one dropped without `ack` is redelivered later (the claim makes
 /// that harmless).
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub payload: Bytes,
     pub key: Option<String>,
     /// Where it came from, for logs and dead letters: `topic[partition]@offset`.
@@ -59,12 +59,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(payload: Bytes, key: Option<String>, origin: String, ack: impl FnOnce() + Send + 'static) -> Self {
+    pub(crate) fn new(payload: Bytes, key: Option<String>, origin: String, ack: impl FnOnce() + Send + 'static) -> Self {
         Self { payload, key, origin, ack: Some(Box::new(ack)) }
     }
 
     /// The outcome is durable: the source may move past this message.
-    pub fn ack(mut self) {
+    pub(crate) fn ack(mut self) {
         if let Some(ack) = self.ack.take() {
             ack();
         }
@@ -72,7 +72,7 @@ impl Delivery {
 }
 
 #[async_trait]
-pub trait JobSource: Send + Sync + 'static {
+pub(crate) trait JobSource: Send + Sync + 'static {
     /// Waits for the next message. Connection trouble is the adapter's to ride
     /// out (it logs and backs off); an error means the source cannot go on.
     async fn recv(&self) -> Result<Delivery, QueueError>;
@@ -83,7 +83,7 @@ pub trait JobSource: Send + Sync + 'static {
 
 /// What became of a published job message, seen from the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageState {
+pub(crate) enum MessageState {
     /// Still ahead of its partition's consumer: it will be handled.
     Waiting,
     /// Gone without having been handled: the broker no longer has it (a restart
@@ -96,13 +96,13 @@ pub enum MessageState {
 
 /// Tells whether published job messages can still reach a worker.
 #[async_trait]
-pub trait QueueInspector: Send + Sync + 'static {
+pub(crate) trait QueueInspector: Send + Sync + 'static {
     async fn check(&self, positions: &[Position]) -> Result<Vec<MessageState>, QueueError>;
 }
 
 /// An entry of the dead-letter queue, for operators.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DlqEntry {
+pub(crate) struct DlqEntry {
     /// `topic[partition]@offset`, or `dead_letters#id` in embedded mode.
     pub position: String,
     pub job: Option<uuid::Uuid>,
@@ -118,6 +118,6 @@ impl From<DeadLetter> for DlqEntry {
 
 /// Reads the dead-letter queue: the DLQ topic on Kafka.
 #[async_trait]
-pub trait DeadLetterLog: Send + Sync + 'static {
+pub(crate) trait DeadLetterLog: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<DlqEntry>, QueueError>;
 }

@@ -6,7 +6,7 @@ use crate::job::{CellRef, Column, ColumnType};
 
 /// Turns a cell into display text, following the column's Excel format where it can.
 #[derive(Debug, Clone)]
-pub enum CellFormatter {
+pub(crate) enum CellFormatter {
     Text,
     Number(Option<NumberFormat>),
     Date(Option<DateFormat>),
@@ -15,7 +15,7 @@ pub enum CellFormatter {
 }
 
 impl CellFormatter {
-    pub fn new(column: &Column) -> Self {
+    pub(crate) fn new(column: &Column) -> Self {
         let fmt = column.format.as_deref();
         match column.kind {
             ColumnType::Text => CellFormatter::Text,
@@ -27,7 +27,7 @@ impl CellFormatter {
     }
 
     /// Writes the display text into `out` (cleared first).
-    pub fn format(&self, cell: CellRef<'_>, out: &mut String) {
+    pub(crate) fn format(&self, cell: CellRef<'_>, out: &mut String) {
         use std::fmt::Write;
         out.clear();
         match (self, cell) {
@@ -86,7 +86,7 @@ fn general_number(v: f64, out: &mut String) {
 /// The parts of an Excel number format a PDF table can show:
 /// literal prefix and suffix, thousands separators, decimals and percent.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NumberFormat {
+pub(crate) struct NumberFormat {
     prefix: String,
     suffix: String,
     decimals: usize,
@@ -95,7 +95,7 @@ pub struct NumberFormat {
 }
 
 impl NumberFormat {
-    pub fn parse(fmt: &str) -> Option<NumberFormat> {
+    pub(crate) fn parse(fmt: &str) -> Option<NumberFormat> {
         let section = fmt.split(';').next()?;
         let (mut prefix, mut suffix) = (String::new(), String::new());
         let (mut decimals, mut thousands, mut percent, mut seen_digit, mut in_decimals) = (0, false, false, false, false);
@@ -148,7 +148,7 @@ impl NumberFormat {
         seen_digit.then_some(NumberFormat { prefix, suffix, decimals, thousands, percent })
     }
 
-    pub fn write(&self, v: f64, out: &mut String) {
+    pub(crate) fn write(&self, v: f64, out: &mut String) {
         use std::fmt::Write;
         let v = if self.percent { v * 100.0 } else { v };
         let digits = format!("{:.*}", self.decimals, v.abs());
@@ -196,10 +196,10 @@ enum DatePart {
 
 /// The parts of an Excel date format (yyyy, mm, dd, hh, mm, ss…) a PDF can show.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DateFormat(Vec<DatePart>);
+pub(crate) struct DateFormat(Vec<DatePart>);
 
 impl DateFormat {
-    pub fn parse(fmt: &str) -> Option<DateFormat> {
+    pub(crate) fn parse(fmt: &str) -> Option<DateFormat> {
         let lower = fmt.split(';').next()?.to_ascii_lowercase();
         let b: Vec<char> = lower.chars().collect();
         let mut parts = Vec::new();
@@ -250,7 +250,7 @@ impl DateFormat {
         parts.iter().any(|p| !matches!(p, DatePart::Literal(_))).then_some(DateFormat(parts))
     }
 
-    pub fn write(&self, dt: NaiveDateTime, out: &mut String) {
+    pub(crate) fn write(&self, dt: NaiveDateTime, out: &mut String) {
         use std::fmt::Write;
         const MONTHS: [&str; 12] = [
             "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",

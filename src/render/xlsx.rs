@@ -14,7 +14,7 @@ use crate::job::{CellRef, Column, ColumnType, PayloadHeader, PayloadReader};
 const MIN_WIDTH: f64 = 8.0;
 const MAX_WIDTH: f64 = 60.0;
 
-pub fn render<R: Read>(
+pub(crate) fn render<R: Read>(
     header: &PayloadHeader,
     reader: &mut PayloadReader<R>,
     output: &Path,

@@ -114,17 +114,6 @@ pub struct StatusCounts {
     pub error: u64,
 }
 
-impl StatusCounts {
-    pub fn of(&self, status: JobStatus) -> u64 {
-        match status {
-            JobStatus::Queued => self.queued,
-            JobStatus::Processing => self.processing,
-            JobStatus::Done => self.done,
-            JobStatus::Error => self.error,
-        }
-    }
-}
-
 /// Held while the sweeper runs, so only one process sweeps at a time.
 #[async_trait]
 pub trait SweepGuard: Send {

@@ -8,12 +8,10 @@ pub enum PdfError {
     Io(#[from] std::io::Error),
     #[error("PDF font: {0}")]
     Font(String),
-    #[error("PDF library: {0}")]
-    Library(String),
 }
 
 /// Coordinates are PDF points with the origin at the bottom left.
-pub trait PdfBackend {
+pub(crate) trait PdfBackend {
     fn begin_page(&mut self, width: f32, height: f32) -> Result<(), PdfError>;
     fn fill_rect(&mut self, x: f32, y: f32, width: f32, height: f32, gray: f32);
     fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, width: f32, gray: f32);

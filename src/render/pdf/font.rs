@@ -7,7 +7,7 @@ static REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FontStyle {
+pub(crate) enum FontStyle {
     Regular,
     Bold,
 }
@@ -78,19 +78,19 @@ impl Font {
 
     /// Glyph id and advance (font units) of `c`; characters the font lacks show as '?'.
     #[inline]
-    pub fn glyph(&self, c: char) -> (u16, u16) {
+    pub(crate) fn glyph(&self, c: char) -> (u16, u16) {
         let cp = c as usize;
         if cp < TABLE { self.table[cp] } else { self.rest.get(&c).copied().unwrap_or(self.fallback) }
     }
 
     /// Width of `text` in points at `size`.
-    pub fn width(&self, text: &str, size: f32) -> f32 {
+    pub(crate) fn width(&self, text: &str, size: f32) -> f32 {
         let units: u32 = text.chars().map(|c| u32::from(self.glyph(c).1)).sum();
         units as f32 * size / self.units_per_em
     }
 
     /// Scale from font units to PDF glyph space (1000 per em).
-    pub fn to_pdf_units(&self, v: f32) -> f32 {
+    pub(crate) fn to_pdf_units(&self, v: f32) -> f32 {
         v * 1000.0 / self.units_per_em
     }
 }
@@ -109,7 +109,7 @@ impl Fonts {
         })
     }
 
-    pub fn style(&self, style: FontStyle) -> &Font {
+    pub(crate) fn style(&self, style: FontStyle) -> &Font {
         match style {
             FontStyle::Regular => &self.regular,
             FontStyle::Bold => &self.bold,

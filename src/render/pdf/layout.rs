@@ -3,58 +3,58 @@
 //! and the text of each cell, formatted and clipped to its column.
 
 use super::font::{FontStyle, Fonts};
-use crate::job::{Column, SheetHeader};
+use crate::job::Column;
 use crate::render::format::CellFormatter;
 
-pub const A4: (f32, f32) = (595.28, 841.89);
-pub const MARGIN: f32 = 36.0;
-pub const BODY_SIZE: f32 = 8.0;
-pub const HEADER_SIZE: f32 = 8.0;
-pub const TITLE_SIZE: f32 = 16.0;
-pub const SUBTITLE_SIZE: f32 = 8.0;
-pub const HEADING_SIZE: f32 = 11.0;
-pub const FOOTER_SIZE: f32 = 8.0;
-pub const ROW_HEIGHT: f32 = 12.0;
-pub const HEADER_HEIGHT: f32 = 15.0;
-pub const CELL_PAD: f32 = 3.0;
+pub(crate) const A4: (f32, f32) = (595.28, 841.89);
+pub(crate) const MARGIN: f32 = 36.0;
+pub(crate) const BODY_SIZE: f32 = 8.0;
+pub(crate) const HEADER_SIZE: f32 = 8.0;
+pub(crate) const TITLE_SIZE: f32 = 16.0;
+pub(crate) const SUBTITLE_SIZE: f32 = 8.0;
+pub(crate) const HEADING_SIZE: f32 = 11.0;
+pub(crate) const FOOTER_SIZE: f32 = 8.0;
+pub(crate) const ROW_HEIGHT: f32 = 12.0;
+pub(crate) const HEADER_HEIGHT: f32 = 15.0;
+pub(crate) const CELL_PAD: f32 = 3.0;
 /// Title line, generated-at line and a gap, on the first page only.
-pub const TITLE_BLOCK: f32 = 44.0;
+pub(crate) const TITLE_BLOCK: f32 = 44.0;
 /// A sheet's name above its table, when a report has several sheets.
-pub const HEADING_BLOCK: f32 = 22.0;
+pub(crate) const HEADING_BLOCK: f32 = 22.0;
 /// Space kept free at the bottom for the page number.
-pub const FOOTER_BLOCK: f32 = 18.0;
+pub(crate) const FOOTER_BLOCK: f32 = 18.0;
 const MIN_COL: f32 = 24.0;
 const MAX_COL: f32 = 240.0;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Page {
+pub(crate) struct Page {
     pub width: f32,
     pub height: f32,
 }
 
 impl Page {
-    pub fn usable_width(&self) -> f32 {
+    pub(crate) fn usable_width(&self) -> f32 {
         self.width - 2.0 * MARGIN
     }
 }
 
-pub fn portrait() -> Page {
+pub(crate) fn portrait() -> Page {
     Page { width: A4.0, height: A4.1 }
 }
 
-pub fn landscape() -> Page {
+pub(crate) fn landscape() -> Page {
     Page { width: A4.1, height: A4.0 }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
 
 /// Column geometry of one sheet's table.
 #[derive(Debug, Clone)]
-pub struct Table {
+pub(crate) struct Table {
     pub x: Vec<f32>,
     pub widths: Vec<f32>,
     pub aligns: Vec<Align>,
@@ -62,13 +62,13 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn width(&self) -> f32 {
+    pub(crate) fn width(&self) -> f32 {
         self.widths.iter().sum()
     }
 }
 
 /// Natural width of each column: the widest of the header and the sampled cells.
-pub fn natural_widths(columns: &[Column], sample: &[Vec<String>]) -> Vec<f32> {
+pub(crate) fn natural_widths(columns: &[Column], sample: &[Vec<String>]) -> Vec<f32> {
     let fonts = Fonts::get();
     columns
         .iter()
@@ -85,14 +85,8 @@ pub fn natural_widths(columns: &[Column], sample: &[Vec<String>]) -> Vec<f32> {
         .collect()
 }
 
-/// Portrait when every sheet's columns fit across A4, landscape otherwise.
-pub fn choose_page(natural: &[Vec<f32>]) -> Page {
-    let widest = natural.iter().map(|w| w.iter().sum::<f32>()).fold(0.0, f32::max);
-    if widest <= portrait().usable_width() { portrait() } else { landscape() }
-}
-
 /// Scales the natural widths to the usable width of the page.
-pub fn table(columns: &[Column], natural: &[f32], page: Page) -> Table {
+pub(crate) fn table(columns: &[Column], natural: &[f32], page: Page) -> Table {
     let total: f32 = natural.iter().sum::<f32>().max(1.0);
     let scale = page.usable_width() / total;
     let widths: Vec<f32> = natural.iter().map(|w| w * scale).collect();
@@ -111,34 +105,23 @@ pub fn table(columns: &[Column], natural: &[f32], page: Page) -> Table {
 }
 
 /// How many data rows fit under the header when `reserved` points at the top are taken.
-pub fn rows_per_page(page: Page, reserved: f32) -> u64 {
+pub(crate) fn rows_per_page(page: Page, reserved: f32) -> u64 {
     let avail = page.height - 2.0 * MARGIN - FOOTER_BLOCK - reserved - HEADER_HEIGHT;
     (avail / ROW_HEIGHT).floor().max(1.0) as u64
 }
 
 /// The pages a sheet takes; its first page may lose room to the title or its heading.
-pub fn pages_for(rows: u64, first_capacity: u64, capacity: u64) -> u64 {
+pub(crate) fn pages_for(rows: u64, first_capacity: u64, capacity: u64) -> u64 {
     if rows <= first_capacity { 1 } else { 1 + (rows - first_capacity).div_ceil(capacity) }
 }
 
 /// Reserved space at the top of a sheet's first page.
-pub fn first_page_reserve(sheet_index: usize, headings: bool) -> f32 {
+pub(crate) fn first_page_reserve(sheet_index: usize, headings: bool) -> f32 {
     (if sheet_index == 0 { TITLE_BLOCK } else { 0.0 }) + if headings { HEADING_BLOCK } else { 0.0 }
 }
 
-/// Total pages of a document, before anything is drawn.
-pub fn total_pages(sheets: &[SheetHeader], page: Page) -> u64 {
-    let headings = sheets.len() > 1;
-    let capacity = rows_per_page(page, 0.0);
-    sheets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| pages_for(s.rows, rows_per_page(page, first_page_reserve(i, headings)), capacity))
-        .sum()
-}
-
 /// Cuts `text` to `max_width` points, ending it with an ellipsis when cut.
-pub fn clip(text: &str, style: FontStyle, size: f32, max_width: f32) -> std::borrow::Cow<'_, str> {
+pub(crate) fn clip(text: &str, style: FontStyle, size: f32, max_width: f32) -> std::borrow::Cow<'_, str> {
     let font = Fonts::get().style(style);
     let limit = max_width * font.units_per_em / size;
     let mut used = 0.0f32;

@@ -2,14 +2,14 @@
 //! into one library's calls. Swapping the library means swapping `writer.rs`.
 mod backend;
 pub mod font;
-pub mod layout;
+pub(crate) mod layout;
 mod printpdf_backend;
 mod writer;
 
 use std::fs::File;
 use std::io::Read;
 
-pub use backend::{PdfBackend, PdfError};
+pub(crate) use backend::{PdfBackend, PdfError};
 use font::{FontStyle, Fonts};
 use layout::{Align, Page, Table};
 
@@ -23,7 +23,7 @@ const HEADER_GRAY: f32 = 0.85;
 const ZEBRA_GRAY: f32 = 0.95;
 const RULE_GRAY: f32 = 0.55;
 
-pub fn render<R: Read>(
+pub(crate) fn render<R: Read>(
     header: &PayloadHeader,
     reader: &mut PayloadReader<R>,
     output: File,

@@ -12,7 +12,7 @@ use printpdf::{
 use super::backend::{PdfBackend, PdfError};
 use super::font::{FontStyle, Fonts};
 
-pub struct PrintpdfBackend {
+pub(crate) struct PrintpdfBackend {
     output: File,
     doc: PdfDocument,
     fonts: Result<(FontId, FontId), String>,
@@ -28,7 +28,7 @@ fn gray(v: f32) -> Color {
 }
 
 impl PrintpdfBackend {
-    pub fn new(output: File) -> Self {
+    pub(crate) fn new(output: File) -> Self {
         let mut doc = PdfDocument::new("");
         let fonts = Fonts::get();
         let mut warnings = Vec::new();

@@ -78,7 +78,7 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-pub struct PdfWriterBackend {
+pub(crate) struct PdfWriterBackend {
     out: Counting<BufWriter<File>>,
     /// Byte offset of object n at index n (index 0 is the free head).
     offsets: Vec<u64>,
@@ -99,7 +99,7 @@ pub struct PdfWriterBackend {
 }
 
 impl PdfWriterBackend {
-    pub fn create(file: File) -> Result<Self, PdfError> {
+    pub(crate) fn create(file: File) -> Result<Self, PdfError> {
         let mut out = Counting { inner: BufWriter::with_capacity(256 * 1024, file), written: 0 };
         out.write_all(b"%PDF-1.7\n%\x80\x80\x80\x80\n")?;
         let mut next = 1;

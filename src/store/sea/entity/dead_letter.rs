@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 /// A job that failed for good: permanently, or after its last attempt.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "dead_letters")]
-pub struct Model {
+pub(crate) struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub job_id: Uuid,
@@ -13,6 +13,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub(crate) enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

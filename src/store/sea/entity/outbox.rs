@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 /// A message committed with the state change it announces, published later by the relay.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]
-pub struct Model {
+pub(crate) struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub job_id: Uuid,
@@ -20,6 +20,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub(crate) enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
