@@ -129,6 +129,7 @@ impl Application {
                 max_sheets: l.max_sheets,
                 max_title_chars: l.max_title_chars,
                 max_text_chars: l.max_text_chars,
+                ..Limits::default()
             },
             body_limit: settings.http.body_limit,
             stream_body_limit: settings.http.stream_body_limit,

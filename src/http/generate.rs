@@ -15,7 +15,7 @@ use super::AppState;
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
 use super::error::{json_error, validation_error};
 use crate::actors::status::apply;
-use crate::job::validate::{Limits, ParseError, ValidationError, parse_json, parse_ndjson};
+use crate::job::validate::{Limits, ParseError, Request, ValidationError, parse_json, parse_ndjson};
 use crate::job::{PayloadHeader, PayloadWriter, SealedPayload};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
 use crate::telemetry;
@@ -26,6 +26,9 @@ pub enum GenerateError {
     UnsupportedMediaType(String),
     #[error("the request body is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    /// A part of the body over its own limit, such as an NDJSON line.
+    #[error("{0}")]
+    PartTooLarge(String),
     #[error("{0}")]
     Malformed(String),
     #[error("{0}")]
@@ -44,7 +47,7 @@ impl GenerateError {
     fn code(&self) -> &'static str {
         match self {
             GenerateError::UnsupportedMediaType(_) => "unsupported_media_type",
-            GenerateError::TooLarge(_) => "payload_too_large",
+            GenerateError::TooLarge(_) | GenerateError::PartTooLarge(_) => "payload_too_large",
             GenerateError::Malformed(_) => "malformed_json",
             GenerateError::BadHeader(_) => "bad_header",
             GenerateError::Invalid(_) => "validation_failed",
@@ -59,7 +62,7 @@ impl ResponseError for GenerateError {
     fn status_code(&self) -> StatusCode {
         match self {
             GenerateError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            GenerateError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GenerateError::TooLarge(_) | GenerateError::PartTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GenerateError::Malformed(_) | GenerateError::BadHeader(_) => StatusCode::BAD_REQUEST,
             GenerateError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             GenerateError::IdempotencyConflict(_) => StatusCode::CONFLICT,
@@ -264,15 +267,24 @@ fn parse_body(
         BodyKind::Ndjson => b"ndjson\n",
     });
     let mut out = PayloadWriter::new(scratch).map_err(|e| GenerateError::Internal(format!("scratch file: {e}")))?;
-    let header = match kind {
-        BodyKind::Json => parse_json(&mut body, limits, &mut out),
+    let submission = match kind {
+        BodyKind::Json => parse_json(&mut body, limits, &mut out).and_then(|request| match request {
+            Request::Table(submission) => Ok(submission),
+            // Named reports are recognised, but none is served yet.
+            Request::Named(named) => Err(ParseError::Invalid(ValidationError::field(
+                "report",
+                format!("unknown report \"{}\": this server has no named reports", named.report),
+            ))),
+        }),
         BodyKind::Ndjson => parse_ndjson(BufReader::with_capacity(256 * 1024, &mut body), limits, &mut out),
     }
     .map_err(|e| match e {
         ParseError::Malformed(m) => GenerateError::Malformed(m),
         ParseError::Invalid(v) => GenerateError::Invalid(v),
+        e @ ParseError::TooLarge { .. } => GenerateError::PartTooLarge(e.to_string()),
         ParseError::Io(e) => read_error(e),
     })?;
+    let header = submission.header;
     let sealed = out.finish(&header).map_err(|e| GenerateError::Internal(format!("sealing the payload: {e}")))?;
     Ok(Parsed { header, sealed, request_hash: body.digest() })
 }
