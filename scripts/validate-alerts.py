@@ -43,7 +43,7 @@ ALLOWED_BUILTIN = {"up"}
 
 
 def telemetry_metrics(path: Path) -> set[str]:
-    return set(re.findall(r'pub const [A-Z0-9_]+: &str = "([a-z0-9_:]+)";', path.read_text()))
+    return set(re.findall(r'pub(?:\(crate\))? const [A-Z0-9_]+: &str = "([a-z0-9_:]+)";', path.read_text()))
 
 
 def selected_metrics(expr: str) -> list[str]:

@@ -833,7 +833,7 @@ fn alert_rules_use_only_metrics_that_reportd_exports() {
     let telemetry = read("src/telemetry.rs");
     let exported: BTreeSet<String> = telemetry
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub const "))
+        .filter_map(|l| l.trim().strip_prefix("pub(crate) const ").or_else(|| l.trim().strip_prefix("pub const ")))
         .filter_map(|l| l.split('"').nth(1))
         .map(str::to_string)
         .collect();

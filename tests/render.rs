@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use calamine::{Data, Reader, Xlsx};
-use reportd::job::validate::{Limits, parse_json};
+use reportd::job::validate::{Limits, Request, parse_json};
 use reportd::job::{PayloadHeader, PayloadWriter};
 use reportd::render::{PdfBackendKind, RenderOptions, RenderStats, render};
 use serde_json::{Value, json};
@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 fn payload(body: &Value) -> (PayloadHeader, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let mut w = PayloadWriter::new(dir.path()).unwrap();
-    let header = parse_json(body.to_string().as_bytes(), &Limits::default(), &mut w).unwrap();
+    let Request::Table(submission) = parse_json(body.to_string().as_bytes(), &Limits::default(), &mut w).unwrap() else {
+        panic!("a table body")
+    };
+    let header = submission.header;
     let mut bytes = Vec::new();
     w.finish(&header).unwrap().into_reader().read_to_end(&mut bytes).unwrap();
     (header, bytes)

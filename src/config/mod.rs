@@ -200,6 +200,8 @@ impl From<&LimitSettings> for Limits {
             max_sheets: l.max_sheets,
             max_title_chars: l.max_title_chars,
             max_text_chars: l.max_text_chars,
+            max_rows: l.max_rows,
+            max_line_bytes: l.max_line_bytes,
         }
     }
 }

@@ -198,6 +198,10 @@ pub struct LimitSettings {
     pub max_title_chars: usize,
     /// Excel's own limit for one cell.
     pub max_text_chars: usize,
+    /// Rows in one job, over every sheet.
+    pub max_rows: u64,
+    /// Longest NDJSON line, in bytes (a row, or the header).
+    pub max_line_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,7 +325,14 @@ impl Default for LimitSettings {
     /// The validator's own defaults: one source for both.
     fn default() -> Self {
         let l = Limits::default();
-        Self { max_columns: l.max_columns, max_sheets: l.max_sheets, max_title_chars: l.max_title_chars, max_text_chars: l.max_text_chars }
+        Self {
+            max_columns: l.max_columns,
+            max_sheets: l.max_sheets,
+            max_title_chars: l.max_title_chars,
+            max_text_chars: l.max_text_chars,
+            max_rows: l.max_rows,
+            max_line_bytes: l.max_line_bytes,
+        }
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) enum ApiError {
     UnsupportedMediaType(String),
     #[error("the request body is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    /// A part of the body over its own limit, such as an NDJSON line.
+    #[error("{0}")]
+    PartTooLarge(String),
     #[error("{0}")]
     Invalid(ValidationError),
     #[error("this Idempotency-Key was already used with a different request body (job {0})")]
@@ -65,7 +68,7 @@ impl ApiError {
             ApiError::BadHeader(_) => "bad_header",
             ApiError::Malformed(_) => "malformed_json",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::TooLarge(_) | ApiError::PartTooLarge(_) => "payload_too_large",
             ApiError::Invalid(_) => "validation_failed",
             ApiError::IdempotencyConflict(_) => "idempotency_conflict",
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => "not_found",
@@ -109,7 +112,7 @@ impl ResponseError for ApiError {
             | ApiError::BadHeader(_)
             | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::PartTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyConflict(_) | ApiError::NotReady(_) | ApiError::NotFailed { .. } => StatusCode::CONFLICT,
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => StatusCode::NOT_FOUND,

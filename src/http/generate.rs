@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
 use super::error::{ApiError, ErrorCode};
-use crate::job::validate::{Limits, ParseError, parse_json, parse_ndjson};
+use crate::job::validate::{Limits, ParseError, Request, ValidationError, parse_json, parse_ndjson};
 use crate::job::{PayloadHeader, PayloadWriter, SealedPayload};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
 use crate::telemetry;
@@ -219,15 +219,24 @@ fn parse_body(
         BodyKind::Ndjson => b"ndjson\n",
     });
     let mut out = PayloadWriter::new(scratch).map_err(|e| ApiError::Internal(format!("scratch file: {e}")))?;
-    let header = match kind {
-        BodyKind::Json => parse_json(&mut body, limits, &mut out),
+    let submission = match kind {
+        BodyKind::Json => parse_json(&mut body, limits, &mut out).and_then(|request| match request {
+            Request::Table(submission) => Ok(submission),
+            // Named reports are recognised, but none is served yet.
+            Request::Named(named) => Err(ParseError::Invalid(ValidationError::field(
+                "report",
+                format!("unknown report \"{}\": this server has no named reports", named.report),
+            ))),
+        }),
         BodyKind::Ndjson => parse_ndjson(BufReader::with_capacity(256 * 1024, &mut body), limits, &mut out),
     }
     .map_err(|e| match e {
         ParseError::Malformed(m) => ApiError::Malformed(m),
         ParseError::Invalid(v) => ApiError::Invalid(v),
+        e @ ParseError::TooLarge { .. } => ApiError::PartTooLarge(e.to_string()),
         ParseError::Io(e) => read_error(e),
     })?;
+    let header = submission.header;
     let sealed = out.finish(&header).map_err(|e| ApiError::Internal(format!("sealing the payload: {e}")))?;
     Ok(Parsed { header, sealed, request_hash: body.digest() })
 }

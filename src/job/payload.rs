@@ -6,7 +6,7 @@
 //! so a renderer knows the row counts (page totals) before the first row.
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +41,19 @@ impl PayloadHeader {
 pub struct PayloadWriter {
     rows: zstd::Encoder<'static, io::BufWriter<File>>,
     frame: Vec<u8>,
+    scratch: PathBuf,
 }
 
 impl PayloadWriter {
     pub fn new(scratch: &Path) -> io::Result<Self> {
         let file = tempfile::tempfile_in(scratch)?;
         let rows = zstd::Encoder::new(io::BufWriter::with_capacity(256 * 1024, file), 3)?;
-        Ok(Self { rows, frame: Vec::with_capacity(64) })
+        Ok(Self { rows, frame: Vec::with_capacity(64), scratch: scratch.to_path_buf() })
+    }
+
+    /// The directory this writer spools to, for the request's other temporary files.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.scratch
     }
 
     /// Writes one encoded row (the output of `cell::encode`).
