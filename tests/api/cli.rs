@@ -37,3 +37,26 @@ fn migrate_creates_the_schema_and_exits() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("d/reportd.db").exists());
 }
+
+/// `queue.librdkafka` reaches every Kafka client the binary builds, the
+/// dead-letter reader of `reportd dlq` included: an unknown property makes
+/// each of them refuse to start, naming it (no broker is needed to see that).
+#[test]
+fn every_kafka_client_takes_the_librdkafka_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["dlq", "list"][..], &["worker"], &["api"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_reportd"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("REPORTD__DATA_DIR", dir.path().join("d"))
+            .env("REPORTD__HTTP__PORT", "0")
+            .env("REPORTD__QUEUE__BACKEND", "kafka")
+            .env("REPORTD__QUEUE__LIBRDKAFKA", "client.id=reportd-test,no.such.property=1")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "reportd {args:?} started with a bad librdkafka property: {err}");
+        assert!(err.contains("no.such.property"), "reportd {args:?}: {err}");
+    }
+}

@@ -1,8 +1,11 @@
 //! Jobs that were queued or processing when the process died finish after a restart.
+#[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
 use reportd::actors::supervisor::Roles;
-use reportd::faults::{FaultAction, FaultPoint, FaultRule, Faults};
+use reportd::faults::Faults;
+#[cfg(feature = "fault-injection")]
+use reportd::faults::{FaultAction, FaultPoint, FaultRule};
 
 use crate::helpers::*;
 
@@ -27,6 +30,8 @@ async fn queued_jobs_finish_after_a_restart() {
     app.assert_all_finished().await;
 }
 
+/// Needs a render that hangs: built with the fault-injection feature (scripts/test.sh).
+#[cfg(feature = "fault-injection")]
 #[actix_rt::test]
 async fn a_job_processing_when_the_process_stopped_is_taken_up_again() {
     let hang = Faults::new(vec![FaultRule::new(FaultPoint::Render, "slow", FaultAction::HangMs(3_000), None)]);
