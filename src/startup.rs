@@ -79,15 +79,13 @@ fn queue(settings: &Settings, workers: bool) -> anyhow::Result<Queue> {
         }
         QueueBackend::Kafka => {
             let producer = Arc::new(KafkaPublisher::new(q).context("queue.brokers")?);
-            let (source, inspector): (Option<Arc<dyn JobSource>>, Option<Arc<dyn QueueInspector>>) = if workers {
-                (
-                    Some(Arc::new(KafkaSource::new(q).context("the kafka consumer")?)),
-                    Some(Arc::new(KafkaInspector::new(q, settings.sweeper.lost_after).context("the kafka inspector")?)),
-                )
-            } else {
-                (None, None)
-            };
-            Queue { publisher: producer.clone(), source, inspector, kafka: Some(producer) }
+            let mut queue = Queue { publisher: producer.clone(), source: None, inspector: None, kafka: Some(producer) };
+            if workers {
+                queue.source = Some(Arc::new(KafkaSource::new(q).context("the kafka consumer")?));
+                queue.inspector =
+                    Some(Arc::new(KafkaInspector::new(q, settings.sweeper.lost_after).context("the kafka inspector")?));
+            }
+            queue
         }
     })
 }

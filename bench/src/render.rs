@@ -60,8 +60,8 @@ pub fn row(i: u64) -> Row {
         integer2: i as i64,
         date: base + chrono::Duration::days((i % 365) as i64),
         date2: base + chrono::Duration::days((i % 730) as i64),
-        flag: i % 3 == 0,
-        flag2: i % 2 == 0,
+        flag: i.is_multiple_of(3),
+        flag2: i.is_multiple_of(2),
     }
 }
 

@@ -88,7 +88,7 @@ async fn run(relay: Relay) {
             }
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 30 == 0 {
+                if failures == 1 || failures.is_multiple_of(30) {
                     tracing::warn!(error = %e, "outbox relay: job store unavailable");
                 }
                 backoff(failures)

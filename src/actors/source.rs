@@ -62,11 +62,8 @@ impl Actor for SourceActor {
                     let (worker, publisher) = (worker.clone(), publisher.clone());
                     actix_rt::spawn(async move {
                         match worker.handle(&delivery.payload).await {
-                            Outcome::Poison(error) => {
-                                if dead_letter(&*publisher, &delivery, &error).await {
-                                    delivery.ack();
-                                }
-                            }
+                            Outcome::Poison(error) if dead_letter(&*publisher, &delivery, &error).await => delivery.ack(),
+                            Outcome::Poison(_) => {}
                             outcome if outcome.is_final() => delivery.ack(),
                             _ => {}
                         }

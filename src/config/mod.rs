@@ -213,6 +213,8 @@ impl From<&RetrySettings> for RetryPolicy {
 }
 
 #[cfg(test)]
+// figment::Jail returns its own (large) error type; that is its API.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

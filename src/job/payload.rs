@@ -66,7 +66,7 @@ impl PayloadWriter {
 
     pub fn finish(self, header: &PayloadHeader) -> io::Result<SealedPayload> {
         let mut file = self.rows.finish()?.into_inner().map_err(|e| e.into_error())?;
-        let rows_len = file.seek(SeekFrom::Current(0))?;
+        let rows_len = file.stream_position()?;
         file.seek(SeekFrom::Start(0))?;
         let json = serde_json::to_vec(header).map_err(io::Error::other)?;
         let mut prefix = Vec::with_capacity(8 + json.len());

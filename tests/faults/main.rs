@@ -4,8 +4,12 @@
 //! every done job must have one stored report and one recorded render, no job
 //! may sit in processing past its lease, and the metrics must show the retries.
 //!
-//! Run alone and one test at a time (they restart shared services):
-//!   cargo test --features fault-injection --test faults -- --test-threads=1
+//! The tests take turns (they restart shared services): each holds
+//! `harness::serial()`. Run with the services up (scripts/test.sh does):
+//!   cargo test --features fault-injection,service-tests --test faults
+// The tests hold `harness::serial()` across awaits on purpose: they take turns.
+#![allow(clippy::await_holding_lock)]
+
 #[path = "../common/mod.rs"]
 mod helpers;
 

@@ -56,9 +56,9 @@ fn a_named_report_refuses_table_fields() {
     let col = r#"[{"name":"a","type":"text"}]"#;
     let cases = [
         (format!(r#"{{"report":"r","columns":{col}}}"#), "columns"),
-        (format!(r#"{{"report":"r","rows":[]}}"#), "rows"),
-        (format!(r#"{{"report":"r","sheets":[]}}"#), "sheets"),
-        (format!(r#"{{"rows":[["a"]],"report":"r"}}"#), "rows"),
+        (r#"{"report":"r","rows":[]}"#.to_string(), "rows"),
+        (r#"{"report":"r","sheets":[]}"#.to_string(), "sheets"),
+        (r#"{"rows":[["a"]],"report":"r"}"#.to_string(), "rows"),
         (format!(r#"{{"columns":{col},"rows":[],"report":"r"}}"#), "columns"),
         (format!(r#"{{"params":{{}},"columns":{col}}}"#), "columns"),
         (format!(r#"{{"format":"xlsx","title":"t","columns":{col},"params":{{}}}}"#), "params"),
