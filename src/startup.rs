@@ -18,22 +18,29 @@ use crate::actors::supervisor::{Parts, ReportdSupervisor, Roles, Shutdown, Statu
 use crate::cache::StatusCache;
 use crate::cache::memory::MemoryCache;
 use crate::cache::redis::RedisCache;
-use crate::config::{CacheBackend, QueueBackend, Settings};
+use crate::config::{AuthMode, CacheBackend, QueueBackend, Settings, parse_static_key};
 use crate::faults::Faults;
 use crate::http::error::ApiError;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Auth, BodyLimits, TenantLimits};
 use crate::job::validate::Limits;
 use crate::queue::kafka::{KafkaDeadLetters, KafkaInspector, KafkaPublisher, KafkaSource};
 use crate::queue::local::{LocalQueue, StoreDeadLetters};
 use crate::queue::{DeadLetterLog, JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::storage::object::ObjectStorage;
-use crate::store::JobStore;
 use crate::store::sea::SeaStore;
+use crate::store::{JobStore, KeyStore};
 use crate::telemetry;
 
+/// The database's two ports: jobs, and API keys.
+#[derive(Clone)]
+pub struct Stores {
+    pub jobs: Arc<dyn JobStore>,
+    pub keys: Arc<dyn KeyStore>,
+}
+
 /// Connects the job store and applies migrations (also `reportd migrate`).
-pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn JobStore>> {
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
     if settings.is_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data_dir {}", settings.data_dir.display()))?;
@@ -42,7 +49,8 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn JobSto
         .await
         .context("connecting to the database (database.url)")?;
     store.migrate().await.context("applying migrations")?;
-    Ok(Arc::new(store))
+    let store = Arc::new(store);
+    Ok(Stores { jobs: store.clone(), keys: store })
 }
 
 pub(crate) fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>> {
@@ -129,7 +137,12 @@ impl Application {
 
     pub async fn build_with(settings: Settings, roles: Roles, faults: Faults) -> anyhow::Result<Self> {
         let metrics = telemetry::metrics_handle();
-        let store = connect_store(&settings).await?;
+        let Stores { jobs: store, keys } = connect_store(&settings).await?;
+        let statics = settings.auth.keys.iter().filter_map(|k| parse_static_key(k).ok()).collect();
+        let auth = Auth::new(settings.auth.mode, statics, keys, settings.auth.cache_ttl);
+        if roles.api {
+            guard_open_access(&settings, &auth).await?;
+        }
         let cache = cache(&settings)?;
         let storage = storage(&settings).await?;
         let Queue { publisher, source, inspector, kafka } = queue(&settings, roles.worker)?;
@@ -167,9 +180,17 @@ impl Application {
             cache,
             storage: storage.clone(),
             publisher,
+            auth,
+            tenants: TenantLimits::new(&settings.limits, store.clone()),
             limits: Limits::from(&settings.limits),
-            body_limit: settings.http.body_limit,
-            stream_body_limit: settings.http.stream_body_limit,
+            bodies: BodyLimits {
+                json: settings.http.body_limit,
+                ndjson: settings.http.stream_body_limit,
+                idle_timeout: settings.http.body_idle_timeout,
+                timeout: settings.http.body_timeout,
+                min_rate: settings.http.body_min_rate,
+                uploads: Arc::new(tokio::sync::Semaphore::new(settings.http.max_concurrent_uploads)),
+            },
             max_attempts: settings.retry.max_attempts,
             scratch: settings.scratch_dir(),
             metrics,
@@ -188,7 +209,7 @@ impl Application {
                     InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::InvalidQuery(message)))
                         .into()
                 }))
-                .wrap_fn(http::record_metrics)
+                .wrap_fn(http::observe)
                 .configure(http::routes(api))
                 .default_service(web::to(http::error::not_found))
         })
@@ -243,6 +264,30 @@ impl Application {
         });
         self.server.await
     }
+}
+
+/// An API nobody needs a key for is said so loudly, and allowed only on a
+/// loopback address (or with `auth.mode = "off"` set on purpose).
+async fn guard_open_access(settings: &Settings, auth: &Auth) -> anyhow::Result<()> {
+    let open = auth.is_open().await.map_err(|e| anyhow::anyhow!("checking for API keys: {e}"))?;
+    if !open {
+        tracing::info!("authentication is on: every route but /health, /ready and signed downloads needs a key");
+        return Ok(());
+    }
+    let (host, port) = (settings.http.host, settings.http.port);
+    if settings.auth.mode == AuthMode::Off {
+        tracing::warn!(%host, port, "AUTHENTICATION IS OFF (auth.mode = \"off\"): anyone who reaches this API may read, \
+            download, retry and delete every job");
+        return Ok(());
+    }
+    anyhow::ensure!(
+        host.is_loopback(),
+        "refusing to serve {host}:{port} without authentication: no API key exists. Create one \
+         (`reportd keys create --tenant NAME`), give some in auth.keys, or set auth.mode = \"off\" explicitly"
+    );
+    tracing::warn!(%host, port, "AUTHENTICATION IS OFF: no API key exists, so this API is open to anyone who can reach \
+        {host}:{port} (loopback only). It turns on as soon as a key is created: reportd keys create --tenant NAME");
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -122,7 +122,7 @@ pub fn run_case(case: &str, rows: u64, scratch: &Path) -> anyhow::Result<Measure
             let payload = write_payload(dir.path(), format, rows)?;
             let backend = if case == "pdf-printpdf" { PdfBackendKind::Printpdf } else { PdfBackendKind::PdfWriter };
             let start = Instant::now();
-            render_file(&payload, &out, &opts(backend))?;
+            render_file(&payload, &out, &opts(backend), &std::sync::atomic::AtomicBool::new(false))?;
             (start.elapsed().as_secs_f64(), std::fs::metadata(&out)?.len())
         }
         "xlsx-baseline" => {

@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_jobs;
 mod m20261129_000002_outbox_positions;
+mod m20261129_000003_tenants_retention;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_jobs::Migration), Box::new(m20261129_000002_outbox_positions::Migration)]
+        vec![
+            Box::new(m20261129_000001_jobs::Migration),
+            Box::new(m20261129_000002_outbox_positions::Migration),
+            Box::new(m20261129_000003_tenants_retention::Migration),
+        ]
     }
 }

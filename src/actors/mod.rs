@@ -2,8 +2,10 @@
 //! `supervisor` starts the others; `source` takes deliveries from the queue
 //! port and runs each through `worker`, which renders on the `render` pool;
 //! `status` is the one writer of job state; `relay` publishes the outbox;
-//! `sweeper` recovers lost jobs. Actors know ports only: startup hands them
+//! `sweeper` recovers lost jobs; `janitor` deletes what retention and
+//! deletions say must go. Actors know ports only: startup hands them
 //! the adapters.
+pub(crate) mod janitor;
 pub(crate) mod relay;
 pub(crate) mod render;
 pub(crate) mod source;

@@ -3,6 +3,8 @@
 //! actor is replaced by a fresh one.
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -37,6 +39,8 @@ pub(crate) struct Render {
     pub(crate) payload: PathBuf,
     pub(crate) output: PathBuf,
     pub(crate) options: RenderOptions,
+    /// Raised when the job stops being this worker's: the render stops at its next checkpoint.
+    pub(crate) cancel: Arc<AtomicBool>,
 }
 
 pub(crate) struct RenderActor {
@@ -65,7 +69,7 @@ impl Handler<Render> for RenderActor {
         let faults = self.faults.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             faults.trigger(FaultPoint::Render, &msg.title).map_err(RenderFailure::Injected)?;
-            render_file(&msg.payload, &msg.output, &msg.options).map_err(RenderFailure::from)
+            render_file(&msg.payload, &msg.output, &msg.options, &msg.cancel).map_err(RenderFailure::from)
         }));
         busy.decrement(1.0);
         let format = msg.format.as_str();

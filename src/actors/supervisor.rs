@@ -9,6 +9,7 @@ use actix::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::janitor::{Janitor, StopJanitor};
 use super::relay::{Relay, StopRelay};
 use super::render::RenderActor;
 use super::source::SourceActor;
@@ -19,7 +20,7 @@ use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
 use crate::config::Settings;
 use crate::faults::Faults;
-use crate::job::RetryPolicy;
+use crate::job::{Retention, RetryPolicy};
 use crate::queue::{JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::{JobStore, Transitions};
@@ -60,6 +61,7 @@ pub(crate) struct ReportdSupervisor {
     source: Option<Addr<SourceActor>>,
     relay: Addr<Relay>,
     sweeper: Option<Addr<Sweeper>>,
+    janitor: Option<Addr<Janitor>>,
     stopped: CancellationToken,
     deadline: Duration,
 }
@@ -81,7 +83,8 @@ impl ReportdSupervisor {
             actix::Supervisor::start(move |_| Relay::new(store, publisher, wake, interval, hold))
         };
         let stopped = CancellationToken::new();
-        let (mut source_addr, mut sweeper) = (None, None);
+        let retention = Retention::from(&settings.retention);
+        let (mut source_addr, mut sweeper, mut janitor) = (None, None, None);
         if let Some(source) = source {
             let transitions: Arc<dyn Transitions> = Arc::new(status.clone());
             let worker = Rc::new(Worker {
@@ -89,6 +92,7 @@ impl ReportdSupervisor {
                 renderer: Rc::new(RenderActor::start_pool(settings.pools.render, faults.clone())),
                 storage,
                 policy: RetryPolicy::from(&settings.retry),
+                retention: retention.clone(),
                 owner,
                 lease: settings.worker.lease,
                 heartbeat: settings.worker.heartbeat,
@@ -98,15 +102,21 @@ impl ReportdSupervisor {
                 shutdown: stopped.clone(),
             });
             let in_flight = settings.pools.in_flight;
+            let storage = worker.storage.clone();
             source_addr = Some(actix::Supervisor::start(move |_| SourceActor::new(source, publisher, worker, in_flight)));
             let s = settings.sweeper.clone();
-            sweeper = Some(actix::Supervisor::start(move |_| Sweeper::new(store, transitions, inspector, &s, recover_at_start)));
+            let the_janitor = Janitor::new(store.clone(), transitions.clone(), storage, cache, retention.clone(), s.interval);
+            janitor = Some(actix::Supervisor::start(move |_| the_janitor));
+            sweeper = Some(actix::Supervisor::start(move |_| {
+                Sweeper::new(store, transitions, inspector, retention, &s, recover_at_start)
+            }));
         }
         ReportdSupervisor {
             status,
             source: source_addr,
             relay,
             sweeper,
+            janitor,
             stopped,
             deadline: settings.worker.shutdown_deadline,
         }
@@ -142,7 +152,8 @@ impl Handler<Shutdown> for ReportdSupervisor {
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         let deadline = self.deadline;
         let source = self.source.take();
-        let (relay, sweeper, stopped) = (self.relay.clone(), self.sweeper.take(), self.stopped.clone());
+        let (relay, sweeper, janitor, stopped) =
+            (self.relay.clone(), self.sweeper.take(), self.janitor.take(), self.stopped.clone());
         Box::pin(async move {
             let report = match &source {
                 Some(addr) => addr.send(Drain { deadline }).await.unwrap_or_default(),
@@ -151,6 +162,9 @@ impl Handler<Shutdown> for ReportdSupervisor {
             stopped.cancel();
             if let Some(s) = sweeper {
                 let _ = s.send(StopSweeper).await;
+            }
+            if let Some(j) = janitor {
+                let _ = j.send(StopJanitor).await;
             }
             let _ = relay.send(StopRelay).await;
             metrics::counter!(telemetry::SHUTDOWN_DRAINS, "outcome" => "finished").increment(report.finished as u64);

@@ -1,7 +1,7 @@
 //! The sweeper brings back jobs the queue forgot: those whose worker died
 //! (lease expired) and those queued too long (their message was lost, say a
-//! broker restart). One process sweeps at a time. It also refreshes the
-//! gauges that need a look at the whole store.
+//! broker restart). One process sweeps at a time (a PostgreSQL advisory lock).
+//! It also refreshes the gauges that need a look at the whole store.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SweeperSettings;
-use crate::job::{Job, JobStatus};
+use crate::job::{Job, JobStatus, Retention};
 use crate::queue::{MessageState, Position, QueueInspector};
 use crate::store::{JobStore, OpOutcome, StatusOp, Transitions};
 use crate::telemetry;
@@ -42,11 +42,13 @@ impl LostMessage {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Sweeper {
     store: Arc<dyn JobStore>,
     status: Arc<dyn Transitions>,
     /// Kafka: asks the broker whether a queued job's message is still there.
     inspector: Option<Arc<dyn QueueInspector>>,
+    retention: Retention,
     interval: Duration,
     lost_after: Duration,
     requeue_after: Duration,
@@ -60,6 +62,7 @@ impl Sweeper {
         store: Arc<dyn JobStore>,
         status: Arc<dyn Transitions>,
         inspector: Option<Arc<dyn QueueInspector>>,
+        retention: Retention,
         settings: &SweeperSettings,
         recover_at_start: bool,
     ) -> Self {
@@ -67,6 +70,7 @@ impl Sweeper {
             store,
             status,
             inspector,
+            retention,
             interval: settings.interval,
             lost_after: settings.lost_after,
             requeue_after: settings.requeue_after,
@@ -88,26 +92,10 @@ impl Actor for Sweeper {
         if self.stop.is_cancelled() {
             return;
         }
-        let (store, status, inspector, stop) =
-            (self.store.clone(), self.status.clone(), self.inspector.clone(), self.stop.clone());
-        let (interval, lost_after, requeue_after) = (self.interval, self.lost_after, self.requeue_after);
-        let recover = std::mem::take(&mut self.recover_at_start);
-        ctx.spawn(
-            async move {
-                if recover {
-                    recover_all(&store, &status).await;
-                }
-                loop {
-                    sweep(&store, &status, inspector.as_deref(), lost_after, requeue_after).await;
-                    refresh_gauges(&store).await;
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(interval) => {}
-                    }
-                }
-            }
-            .into_actor(self),
-        );
+        // The loop works on a copy; recovery at start happens once.
+        let sweeper = self.clone();
+        self.recover_at_start = false;
+        ctx.spawn(sweeper.run().into_actor(self));
     }
 }
 
@@ -122,82 +110,93 @@ impl Handler<StopSweeper> for Sweeper {
 
 const PAGE: u64 = 200;
 
-/// Embedded restart: re-enqueue every job the previous process left unfinished.
-async fn recover_all(store: &Arc<dyn JobStore>, status: &Arc<dyn Transitions>) {
-    let mut after = None;
-    let mut recovered = 0;
-    loop {
-        let jobs = match store.unfinished(PAGE, after).await {
-            Ok(j) => j,
+impl Sweeper {
+    async fn run(self) {
+        if self.recover_at_start {
+            self.recover_all().await;
+        }
+        loop {
+            self.sweep().await;
+            refresh_gauges(&self.store).await;
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Embedded restart: re-enqueue every job the previous process left unfinished.
+    async fn recover_all(&self) {
+        let mut after = None;
+        let mut recovered = 0;
+        loop {
+            let jobs = match self.store.unfinished(PAGE, after).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(error = %e, "startup recovery could not read the job store");
+                    return;
+                }
+            };
+            let Some(last) = jobs.last() else { break };
+            after = Some(last.id);
+            for job in &jobs {
+                let op = match job.status {
+                    JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
+                    _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO, rekey: false },
+                };
+                if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(op).await {
+                    recovered += 1;
+                }
+            }
+        }
+        if recovered > 0 {
+            tracing::info!(jobs = recovered, "re-enqueued unfinished jobs from the previous run");
+        }
+    }
+
+    async fn sweep(&self) {
+        let guard = match self.store.try_sweep_lock().await {
+            Ok(Some(g)) => g,
+            Ok(None) => return,
             Err(e) => {
-                tracing::error!(error = %e, "startup recovery could not read the job store");
+                tracing::debug!(error = %e, "sweeper: job store unavailable");
                 return;
             }
         };
-        let Some(last) = jobs.last() else { break };
-        after = Some(last.id);
-        for job in &jobs {
-            let op = match job.status {
-                JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
-                _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO, rekey: false },
-            };
-            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
-                recovered += 1;
-            }
-        }
-    }
-    if recovered > 0 {
-        tracing::info!(jobs = recovered, "re-enqueued unfinished jobs from the previous run");
-    }
-}
-
-async fn sweep(
-    store: &Arc<dyn JobStore>,
-    status: &Arc<dyn Transitions>,
-    inspector: Option<&dyn QueueInspector>,
-    lost_after: Duration,
-    requeue_after: Duration,
-) {
-    let guard = match store.try_sweep_lock().await {
-        Ok(Some(g)) => g,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::debug!(error = %e, "sweeper: job store unavailable");
-            return;
-        }
-    };
-    let now = Utc::now();
-    if let Ok(expired) = store.expired_leases(now, PAGE).await {
-        for job in expired {
-            let op = if job.attempts_exhausted() {
-                StatusOp::DeadLetter {
-                    id: job.id,
-                    owner: None,
-                    error: format!("the worker was lost during the last of {} attempts (lease expired)", job.attempts),
+        let now = Utc::now();
+        if let Ok(expired) = self.store.expired_leases(now, PAGE).await {
+            for job in expired {
+                let op = if job.attempts_exhausted() {
+                    StatusOp::DeadLetter {
+                        id: job.id,
+                        owner: None,
+                        error: format!("the worker was lost during the last of {} attempts (lease expired)", job.attempts),
+                        expires_at: self.retention.report_expiry(&job.tenant, now),
+                    }
+                } else {
+                    StatusOp::Reclaim { id: job.id, force: false }
+                };
+                if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(op).await {
+                    metrics::counter!(telemetry::LEASES_RECLAIMED).increment(1);
+                    tracing::warn!(job_id = %job.id, owner = ?job.lease_owner, "lease expired; job re-enqueued");
                 }
-            } else {
-                StatusOp::Reclaim { id: job.id, force: false }
-            };
-            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
-                metrics::counter!(telemetry::LEASES_RECLAIMED).increment(1);
-                tracing::warn!(job_id = %job.id, owner = ?job.lease_owner, "lease expired; job re-enqueued");
             }
         }
-    }
-    let threshold = if inspector.is_some() { lost_after.min(requeue_after) } else { requeue_after };
-    let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
-    if let Ok(stale) = store.stale_queued(before, PAGE).await
-        && !stale.is_empty()
-    {
-        for (job, why) in lost_messages(store, inspector, stale, requeue_after).await {
-            let op = StatusOp::Republish { id: job.id, older_than: threshold, rekey: why.rekey() };
-            if let Ok(OpOutcome::Updated(Some(_))) = status.apply(op).await {
-                metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why.label()).increment(1);
-                tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
+        let threshold = if self.inspector.is_some() { self.lost_after.min(self.requeue_after) } else { self.requeue_after };
+        let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
+        if let Ok(stale) = self.store.stale_queued(before, PAGE).await
+            && !stale.is_empty()
+        {
+            for (job, why) in lost_messages(&self.store, self.inspector.as_deref(), stale, self.requeue_after).await {
+                let op = StatusOp::Republish { id: job.id, older_than: threshold, rekey: why.rekey() };
+                if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(op).await {
+                    metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why.label()).increment(1);
+                    tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
+                }
             }
         }
+        guard.release().await;
     }
-    guard.release().await;
 }
 
 /// Of the jobs queued a while, those whose message will not reach a worker:

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -16,8 +17,8 @@ use tracing::Instrument;
 
 use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
-use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, RetryPolicy};
-use crate::render::{RenderOptions, RenderStats};
+use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, Retention, RetryPolicy};
+use crate::render::{RenderError, RenderOptions, RenderStats};
 use crate::storage::{Storage, StorageError, scratch_path};
 use crate::store::{OpOutcome, StatusOp, StoreError, Transitions};
 use crate::telemetry;
@@ -52,9 +53,16 @@ impl Outcome {
 /// Why an attempt ended without a report.
 #[derive(Debug)]
 enum AttemptError {
-    /// Another worker took the job over (this one stalled past its lease).
+    /// The job is no longer this worker's: another worker took it over (this
+    /// one stalled past its lease), or its owner deleted it.
     LeaseLost,
     Failed(Failure),
+}
+
+/// A report stored in object storage.
+struct Uploaded {
+    key: String,
+    bytes: i64,
 }
 
 impl From<Failure> for AttemptError {
@@ -68,6 +76,7 @@ pub(crate) struct Worker {
     pub(crate) renderer: Rc<dyn Renderer>,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) policy: RetryPolicy,
+    pub(crate) retention: Retention,
     /// Who holds the leases this process takes: host, pid and a random suffix.
     pub(crate) owner: String,
     pub(crate) lease: Duration,
@@ -125,18 +134,36 @@ impl Worker {
         }
 
         let started = Instant::now();
-        let heartbeat = self.keep_lease(&job);
-        let result = self.execute(&job).await;
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = self.keep_lease(&job, lost.clone());
+        let result = self.execute(&job, lost).await;
         heartbeat.cancel();
         match result {
-            Ok(report_key) => {
-                let op = StatusOp::Complete { id: job.id, owner: self.owner.clone(), report_key };
+            Ok(Uploaded { key, bytes }) => {
+                let expires_at = self.retention.report_expiry(&job.tenant, chrono::Utc::now());
+                let op = StatusOp::Complete {
+                    id: job.id,
+                    owner: self.owner.clone(),
+                    report_key: key.clone(),
+                    report_bytes: bytes,
+                    expires_at,
+                };
                 match self.write(op).await {
                     Ok(OpOutcome::Updated(Some(_))) => {
                         metrics::counter!(telemetry::JOBS_COMPLETED, "format" => format).increment(1);
                         metrics::histogram!(telemetry::JOB_SECONDS, "format" => format).record(started.elapsed().as_secs_f64());
                         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "done");
+                        // The rows are in the report now; a done job is never rendered again.
+                        if let Err(e) = self.storage.delete(&job.payload_key).await {
+                            tracing::warn!(error = %e, "could not delete the payload; retention will");
+                        }
                         Outcome::Done
+                    }
+                    Ok(OpOutcome::Gone) => {
+                        // Its owner deleted it while it rendered: take back what was uploaded.
+                        tracing::info!("the job was deleted while it rendered; its report is discarded");
+                        let _ = self.storage.delete(&key).await;
+                        Outcome::Skipped
                     }
                     Ok(_) => self.lost_lease(),
                     Err(e) => {
@@ -163,9 +190,12 @@ impl Worker {
             Decision::Retry { delay } => {
                 StatusOp::Requeue { id: job.id, owner: self.owner.clone(), error: failure.message.clone(), delay: *delay }
             }
-            Decision::DeadLetter { error, .. } => {
-                StatusOp::DeadLetter { id: job.id, owner: Some(self.owner.clone()), error: error.clone() }
-            }
+            Decision::DeadLetter { error, .. } => StatusOp::DeadLetter {
+                id: job.id,
+                owner: Some(self.owner.clone()),
+                error: error.clone(),
+                expires_at: self.retention.report_expiry(&job.tenant, chrono::Utc::now()),
+            },
         };
         let reason = failure.kind.label();
         match self.write(op).await {
@@ -212,8 +242,9 @@ impl Worker {
             .await
     }
 
-    /// Extends the lease every `heartbeat` until cancelled.
-    fn keep_lease(&self, job: &Job) -> CancellationToken {
+    /// Extends the lease every `heartbeat` until cancelled; raises `lost` when
+    /// the job stops being this worker's, so the render stops at its next checkpoint.
+    fn keep_lease(&self, job: &Job, lost: Arc<AtomicBool>) -> CancellationToken {
         let token = CancellationToken::new();
         let (transitions, id, owner, lease, every) =
             (self.transitions.clone(), job.id, self.owner.clone(), self.lease, self.heartbeat);
@@ -227,7 +258,8 @@ impl Worker {
                 match transitions.apply(StatusOp::Heartbeat { id, owner: owner.clone(), lease }).await {
                     Ok(OpOutcome::Updated(Some(_))) => {}
                     Ok(_) => {
-                        tracing::warn!(job_id = %id, "lease lost to another worker");
+                        tracing::warn!(job_id = %id, "lease lost (taken over, or the job was deleted)");
+                        lost.store(true, Ordering::Relaxed);
                         return;
                     }
                     Err(e) => tracing::warn!(job_id = %id, error = %e, "heartbeat failed"),
@@ -237,8 +269,8 @@ impl Worker {
         token
     }
 
-    /// Download, render, upload; returns the report's key.
-    async fn execute(&self, job: &Job) -> Result<String, AttemptError> {
+    /// Download, render, upload.
+    async fn execute(&self, job: &Job, lost: Arc<AtomicBool>) -> Result<Uploaded, AttemptError> {
         let scratch = Scratch {
             payload: scratch_path(&self.scratch, job.id, &format!("{}.rpd", job.attempts)),
             output: scratch_path(&self.scratch, job.id, &format!("{}.{}", job.attempts, job.format.extension())),
@@ -255,15 +287,17 @@ impl Worker {
             payload: scratch.payload.clone(),
             output: scratch.output.clone(),
             options: self.render.clone(),
+            cancel: lost,
         };
         let stats = self.renderer.render(render).await.map_err(|e| {
             let kind = match &e {
+                RenderFailure::Render(RenderError::Cancelled) => return AttemptError::LeaseLost,
                 RenderFailure::Render(r) if r.is_permanent() => FailureKind::Payload,
                 RenderFailure::Panicked(_) => FailureKind::Panic,
                 RenderFailure::Injected(_) => FailureKind::Injected,
                 RenderFailure::Render(_) | RenderFailure::Pool(_) => FailureKind::Render,
             };
-            Failure::new(kind, e.to_string())
+            AttemptError::Failed(Failure::new(kind, e.to_string()))
         })?;
         tracing::debug!(rows = stats.rows, parts = stats.parts, "rendered");
 
@@ -282,11 +316,12 @@ impl Worker {
             return Err(AttemptError::LeaseLost);
         }
         let key = self.storage.report_key(job.id, job.format);
-        self.storage
+        let bytes = self
+            .storage
             .put_report(&key, &scratch.output, job.format, &job.title)
             .await
             .map_err(|e| Failure::new(FailureKind::Storage, format!("uploading the report: {e}")))?;
-        Ok(key)
+        Ok(Uploaded { key, bytes: bytes as i64 })
     }
 }
 

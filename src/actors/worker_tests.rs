@@ -20,11 +20,19 @@ struct FakeStore {
     ops: Mutex<Vec<&'static str>>,
     down: AtomicBool,
     lose_lease: AtomicBool,
+    /// The job's row is gone (deleted by its owner) by the time it completes.
+    erased: AtomicBool,
 }
 
 impl FakeStore {
     fn new(job: Job) -> Arc<Self> {
-        Arc::new(Self { job: Mutex::new(job), ops: Mutex::default(), down: AtomicBool::new(false), lose_lease: AtomicBool::new(false) })
+        Arc::new(Self {
+            job: Mutex::new(job),
+            ops: Mutex::default(),
+            down: AtomicBool::new(false),
+            lose_lease: AtomicBool::new(false),
+            erased: AtomicBool::new(false),
+        })
     }
 
     fn ops(&self) -> Vec<&'static str> {
@@ -58,11 +66,17 @@ impl Transitions for FakeStore {
                 ("claim", ok)
             }
             StatusOp::Heartbeat { owner, .. } => ("heartbeat", held(&job, &owner) && !self.lose_lease.load(Ordering::SeqCst)),
-            StatusOp::Complete { owner, report_key, .. } => {
+            StatusOp::Complete { owner, report_key, report_bytes, expires_at, .. } => {
+                if self.erased.load(Ordering::SeqCst) {
+                    self.ops.lock().unwrap().push("complete");
+                    return Ok(OpOutcome::Gone);
+                }
                 let ok = held(&job, &owner);
                 if ok {
                     job.status = JobStatus::Done;
                     job.report_key = Some(report_key);
+                    job.report_bytes = Some(report_bytes);
+                    job.expires_at = Some(expires_at);
                     job.renders += 1;
                 }
                 ("complete", ok)
@@ -199,6 +213,9 @@ fn queued_job(max_attempts: i32) -> Job {
         created_at: now,
         updated_at: now,
         finished_at: None,
+        expires_at: None,
+        erased_at: None,
+        report_bytes: None,
     }
 }
 
@@ -222,6 +239,11 @@ fn harness(job: Job, how: Rendering) -> Harness {
         renderer: renderer.clone(),
         storage: storage.clone(),
         policy: RetryPolicy { base: Duration::from_millis(10), max: Duration::from_millis(100) },
+        retention: Retention {
+            reports: Duration::from_secs(3600),
+            jobs: Duration::from_secs(7200),
+            tenant_reports: Default::default(),
+        },
         owner: "worker-a".into(),
         lease: Duration::from_secs(30),
         heartbeat: Duration::from_secs(10),
@@ -243,6 +265,7 @@ async fn a_claimed_job_is_rendered_uploaded_and_recorded_done() {
     assert_eq!((job.status, job.renders), (JobStatus::Done, 1));
     let key = job.report_key.unwrap();
     assert_eq!(h.storage.objects.lock().unwrap().get(&key).map(Vec::as_slice), Some(&b"report"[..]));
+    assert!(!h.storage.objects.lock().unwrap().contains_key(&job.payload_key), "a done job's payload is deleted");
 }
 
 #[actix_rt::test]
@@ -341,4 +364,24 @@ async fn an_undecodable_message_is_poison() {
     let h = harness(queued_job(3), Rendering::Works);
     assert!(matches!(h.worker.handle(b"{not json").await, Outcome::Poison(_)));
     assert!(h.store.ops().is_empty());
+}
+
+#[actix_rt::test]
+async fn a_report_of_a_job_deleted_while_it_rendered_is_taken_back() {
+    let h = harness(queued_job(3), Rendering::Works);
+    h.store.erased.store(true, Ordering::SeqCst);
+    assert_eq!(h.worker.handle(&h.message).await, Outcome::Skipped);
+    assert_eq!(h.store.ops(), ["claim", "heartbeat", "complete"]);
+    assert!(h.storage.list("reports/").await.unwrap().is_empty(), "the uploaded report was deleted again");
+}
+
+#[actix_rt::test]
+async fn a_done_job_records_its_size_and_when_its_report_expires() {
+    let h = harness(queued_job(3), Rendering::Works);
+    let before = Utc::now();
+    assert_eq!(h.worker.handle(&h.message).await, Outcome::Done);
+    let job = h.store.job();
+    assert_eq!(job.report_bytes, Some(b"report".len() as i64));
+    let expires = job.expires_at.unwrap();
+    assert!(expires >= before + chrono::Duration::seconds(3600) && expires <= Utc::now() + chrono::Duration::seconds(3600));
 }

@@ -34,6 +34,12 @@ impl StatusCache for MemoryCache {
         self.cache.entry(job.id).or_insert_with(|| job.clone());
     }
 
+    async fn forget(&self, ids: &[Uuid]) {
+        for id in ids {
+            self.cache.invalidate(id);
+        }
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
     }

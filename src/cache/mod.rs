@@ -22,5 +22,7 @@ pub(crate) trait StatusCache: Send + Sync + 'static {
     /// Refills after a miss: written only if absent, so a slow reader never
     /// overwrites a newer state the status actor wrote meanwhile.
     async fn fill(&self, job: &Job);
+    /// Drops deleted jobs.
+    async fn forget(&self, ids: &[Uuid]);
     async fn ping(&self) -> Result<(), CacheError>;
 }

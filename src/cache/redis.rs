@@ -176,6 +176,14 @@ impl StatusCache for RedisCache {
         .await;
     }
 
+    async fn forget(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
+        self.run("forget", |mut c| async move { redis::cmd("DEL").arg(keys).query_async::<()>(&mut c).await }).await;
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         // Readiness must probe even while the breaker is open.
         let conn = self.connection().await.map_err(CacheError)?;

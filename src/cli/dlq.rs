@@ -37,7 +37,7 @@ pub(super) enum DlqAction {
 }
 
 pub(super) async fn run(action: DlqAction, settings: &Settings) -> anyhow::Result<()> {
-    let store = startup::connect_store(settings).await?;
+    let store = startup::connect_store(settings).await?.jobs;
     let log = startup::dead_letter_log(settings, store.clone());
     match action {
         DlqAction::List { json } => {

@@ -1,6 +1,8 @@
 //! The `reportd` command line: `serve` (the default), `api`, `worker`,
-//! `migrate` and `dlq`. Settings are loaded once, by `Settings::load_with`.
+//! `migrate`, `dlq`, `keys` and `config show`. Settings are loaded once, by
+//! `Settings::load_with`.
 mod dlq;
+mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,23 @@ enum Command {
         #[command(subcommand)]
         action: dlq::DlqAction,
     },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+    },
+    /// The settings in effect.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective settings (file, environment and flags merged) as
+    /// TOML, with secrets masked.
+    Show,
 }
 
 pub fn main() -> ExitCode {
@@ -79,6 +98,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Dlq { action } => return dlq::run(action, &settings).await,
+        Command::Keys { action } => return keys::run(action, &settings).await,
+        Command::Config { action: ConfigAction::Show } => {
+            print!("{}", settings.shown());
+            return Ok(());
+        }
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;
     app.run_until_stopped().await?;

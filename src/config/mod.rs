@@ -3,6 +3,7 @@
 //! (`Settings::load_with`). An invalid value stops the process with a message
 //! that names the key. Types other layers own (`RenderOptions`, `Limits`,
 //! `RetryPolicy`) are built from the sections here, never copied.
+mod redact;
 mod sections;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::*;
 
-use crate::job::RetryPolicy;
+use crate::job::{Retention, RetryPolicy, valid_tenant};
 use crate::job::validate::Limits;
 use crate::render::RenderOptions;
 
@@ -40,6 +41,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub sweeper: SweeperSettings,
     pub limits: LimitSettings,
+    pub auth: AuthSettings,
+    pub retention: RetentionSettings,
     pub render: RenderOptions,
     pub log: LogSettings,
 }
@@ -58,6 +61,8 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             sweeper: SweeperSettings::default(),
             limits: LimitSettings::default(),
+            auth: AuthSettings::default(),
+            retention: RetentionSettings::default(),
             render: RenderOptions::default(),
             log: LogSettings::default(),
         }
@@ -169,7 +174,39 @@ impl Settings {
         if self.limits.max_text_chars > 32_767 {
             return bad("limits.max_text_chars", "must not exceed 32767 (Excel's limit)");
         }
+        if self.limits.tenant_submit_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return bad("limits.tenant_submit_rate", "must be a positive number of submissions per second");
+        }
+        if self.limits.tenant_submit_burst == Some(0) {
+            return bad("limits.tenant_submit_burst", "must be at least 1");
+        }
+        if self.http.max_concurrent_uploads == 0 {
+            return bad("http.max_concurrent_uploads", "must be at least 1");
+        }
+        if self.http.body_idle_timeout.is_zero() || self.http.body_timeout.is_zero() {
+            return bad("http.body_timeout", "body_timeout and body_idle_timeout must be above zero");
+        }
+        if !self.storage.signing_key.is_empty() && self.storage.signing_key.len() < 32 {
+            return bad("storage.signing_key", "must be at least 32 bytes (or empty, for one generated in data_dir)");
+        }
+        for key in &self.auth.keys {
+            if let Err(problem) = crate::config::parse_static_key(key) {
+                return Err(ConfigError::Invalid { key: "auth.keys", problem });
+            }
+        }
+        if self.retention.reports.is_zero() || self.retention.jobs < self.retention.reports {
+            return bad("retention.jobs", "retention.reports must be above zero and retention.jobs at least as long");
+        }
+        if let Some(bad_tenant) = self.retention.tenants.keys().find(|t| !valid_tenant(t)) {
+            return bad("retention.tenants", format!("`{bad_tenant}` is not a tenant name ([A-Za-z0-9._-], 1 to 64)"));
+        }
         Ok(())
+    }
+
+    /// The effective settings as TOML, secrets masked (`reportd config show`).
+    pub fn shown(&self) -> String {
+        let value = redact::redact(serde_json::to_value(self).unwrap_or_default());
+        toml::to_string_pretty(&value).unwrap_or_else(|e| format!("# could not render the settings: {e}\n"))
     }
 
     pub fn database_url(&self) -> String {
@@ -204,6 +241,38 @@ impl From<&LimitSettings> for Limits {
             max_line_bytes: l.max_line_bytes,
         }
     }
+}
+
+impl From<&RetentionSettings> for Retention {
+    fn from(r: &RetentionSettings) -> Self {
+        Retention {
+            reports: r.reports,
+            jobs: r.jobs,
+            tenant_reports: r.tenants.iter().map(|(t, d)| (t.clone(), **d)).collect(),
+        }
+    }
+}
+
+/// A key from `auth.keys`: `tenant:role:hash`, the hash being 64 hex digits.
+pub fn parse_static_key(entry: &str) -> Result<(crate::job::Caller, String), String> {
+    let mut parts = entry.trim().splitn(3, ':');
+    let (Some(tenant), Some(role), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("`{}` is not tenant:role:sha256-hex", redact_hash(entry)));
+    };
+    let role = crate::job::Role::parse(role).ok_or_else(|| format!("role `{role}` is not client or operator"))?;
+    if !valid_tenant(tenant) {
+        return Err(format!("`{tenant}` is not a tenant name ([A-Za-z0-9._-], 1 to 64)"));
+    }
+    let hash = hash.trim_start_matches("sha256:").to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("the hash for tenant `{tenant}` must be the 64 hex digits of the key's SHA-256"));
+    }
+    Ok((crate::job::Caller { tenant: tenant.to_string(), role }, hash))
+}
+
+/// An entry as it may be echoed in an error: never more than its tenant.
+fn redact_hash(entry: &str) -> String {
+    entry.split(':').next().map(|t| format!("{t}:…")).unwrap_or_default()
 }
 
 impl From<&RetrySettings> for RetryPolicy {

@@ -22,6 +22,16 @@ pub struct HttpSettings {
     pub public_url: String,
     /// actix-web worker threads; 0 means one per core.
     pub workers: usize,
+    /// A request body that sends nothing for this long is answered 408.
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    /// A request body must arrive within this long (408 otherwise), unless it
+    /// keeps an average of at least `body_min_rate` bytes a second.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    pub body_min_rate: u64,
+    /// Request bodies read at once by this process; more are answered 503 with Retry-After.
+    pub max_concurrent_uploads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,7 +144,8 @@ impl QueueSettings {
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-                _ => Err(format!("`{p}` is not key=value")),
+                // The pair may hold a password: name its key only.
+                _ => Err(format!("`{}…` is not key=value", p.chars().take_while(|c| *c != '=').take(40).collect::<String>())),
             })
             .collect()
     }
@@ -202,6 +213,56 @@ pub struct LimitSettings {
     pub max_rows: u64,
     /// Longest NDJSON line, in bytes (a row, or the header).
     pub max_line_bytes: u64,
+    /// Submissions per second per tenant. Unset: 100 for keyed tenants, and
+    /// no limit in open mode (no keys); set, it applies to every tenant.
+    pub tenant_submit_rate: Option<f64>,
+    /// Submissions a tenant may send at once above its rate. Unset: 200 (keyed), none (open).
+    pub tenant_submit_burst: Option<u32>,
+    /// Jobs a tenant may have queued or processing. Unset: 10000 (keyed), none (open).
+    pub tenant_max_in_flight: Option<u64>,
+}
+
+impl LimitSettings {
+    pub const KEYED_SUBMIT_RATE: f64 = 100.0;
+    pub const KEYED_SUBMIT_BURST: u32 = 200;
+    pub const KEYED_MAX_IN_FLIGHT: u64 = 10_000;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// On as soon as any key exists; with none, open on a loopback address only.
+    Auto,
+    /// Keys always required.
+    On,
+    /// No authentication: every caller is an operator of the `default` tenant.
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// Keys held outside the database (a Kubernetes Secret), as
+    /// `"tenant:role:sha256-hex-of-the-key"` (`reportd keys generate` makes one).
+    pub keys: Vec<String>,
+    /// A key looked up in the database is trusted this long: a revoked key is
+    /// refused, and a new one accepted, within it.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// How long a report (or a failed job's payload) is kept after the job finished.
+    #[serde(with = "humantime_serde")]
+    pub reports: Duration,
+    /// How long a finished job's row is kept; its status answers 410 once its report expired.
+    #[serde(with = "humantime_serde")]
+    pub jobs: Duration,
+    /// Per-tenant report retention, e.g. `acme = "1d"`.
+    pub tenants: std::collections::BTreeMap<String, humantime_serde::Serde<Duration>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +289,10 @@ impl Default for HttpSettings {
             stream_body_limit: 4 * 1024 * 1024 * 1024,
             public_url: String::new(),
             workers: 0,
+            body_idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            body_min_rate: 64 * 1024,
+            max_concurrent_uploads: 32,
         }
     }
 }
@@ -332,6 +397,25 @@ impl Default for LimitSettings {
             max_text_chars: l.max_text_chars,
             max_rows: l.max_rows,
             max_line_bytes: l.max_line_bytes,
+            tenant_submit_rate: None,
+            tenant_submit_burst: None,
+            tenant_max_in_flight: None,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self { mode: AuthMode::Auto, keys: Vec::new(), cache_ttl: Duration::from_secs(2) }
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            reports: Duration::from_secs(7 * 86_400),
+            jobs: Duration::from_secs(30 * 86_400),
+            tenants: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /download/{id}?expires=…&sig=…`: serves a report from the local object
-//! store to whoever holds a valid, unexpired link. (On S3 and GCS the link
-//! points at the store itself.)
+//! store to whoever holds a valid, unexpired link: the signed link is the
+//! capability, so no key is asked for. (On S3 and GCS the link points at the
+//! store itself.) A deleted job's link is refused; an expired report is 410.
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
@@ -32,15 +33,19 @@ pub(crate) async fn download(
         .store
         .get(id)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the job store is unavailable: {e}")))?
+        .map_err(|e| ApiError::unavailable("the job store", e))?
+        .filter(|job| job.erased_at.is_none())
         .ok_or(ApiError::JobNotFound(id))?;
+    if let Some(at) = job.expires_at.filter(|_| job.is_expired(chrono::Utc::now())) {
+        return Err(ApiError::Expired { id, at });
+    }
     let key = match (job.status, job.report_key) {
         (JobStatus::Done, Some(key)) => key,
         _ => return Err(ApiError::NotReady(id)),
     };
     let (size, stream) = state.storage.open(&key).await.map_err(|e| match e {
         StorageError::NotFound(_) => ApiError::JobNotFound(id),
-        other => ApiError::Unavailable(other.to_string()),
+        other => ApiError::unavailable("object storage", other),
     })?;
     let body = stream.map(|r| r.map_err(actix_web::error::ErrorServiceUnavailable));
     Ok(HttpResponse::Ok()

@@ -1,13 +1,17 @@
 //! The one error type of the API and the one shape of every error body:
-//! `{"error": {"code", "message", "field"?, "row"?, "column"?}}`. Every
-//! handler returns `ApiError`; the code is also left in the response's
-//! extensions, for the middleware that counts refusals.
+//! `{"error": {"code", "message", "field"?, "row"?, "column"?, "limit"?, "request_id"}}`.
+//! Every handler returns `ApiError`. A 5xx body says only that the service is
+//! unavailable or failed, with the request id; the detail goes to the log
+//! line carrying the same id. The code is also left in the response's
+//! extensions, for the middleware that counts refusals and logs requests.
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::request_id;
 use crate::job::JobStatus;
 use crate::job::validate::ValidationError;
 use crate::storage::LinkError;
@@ -26,17 +30,21 @@ pub(crate) enum ApiError {
     Malformed(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("the request body is larger than the limit of {0} bytes")]
-    TooLarge(u64),
-    /// A part of the body over its own limit, such as an NDJSON line.
-    #[error("{0}")]
-    PartTooLarge(String),
+    /// The body, or a part of it, is over the named limit.
+    #[error("{what} is larger than the limit of {max} bytes (`{limit}`)")]
+    TooLarge { what: &'static str, limit: &'static str, max: u64 },
     #[error("{0}")]
     Invalid(ValidationError),
-    #[error("this Idempotency-Key was already used with a different request body (job {0})")]
-    IdempotencyConflict(Uuid),
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyConflict,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("no job with id {0}")]
     JobNotFound(Uuid),
+    #[error("the report of job {id} expired at {at} and was deleted")]
+    Expired { id: Uuid, at: DateTime<Utc> },
     #[error("no such route")]
     RouteNotFound,
     #[error("this route does not accept that method")]
@@ -49,10 +57,18 @@ pub(crate) enum ApiError {
     NotReady(Uuid),
     #[error("job {id} is {status}; only jobs in error can be retried")]
     NotFailed { id: Uuid, status: JobStatus },
-    /// A backend is down: retry later.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
+    #[error("the request body did not arrive in time ({0})")]
+    Timeout(&'static str),
+    /// Over a per-tenant limit; retry after this many seconds.
+    #[error("over the limit `{limit}`; retry after {retry_after} s")]
+    RateLimited { limit: &'static str, retry_after: u64 },
+    /// Too many bodies being read at once in this process.
+    #[error("too many uploads at once; retry shortly")]
+    Busy,
+    /// A backend is down: retry later. The detail is logged, not shown.
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable { what: &'static str, detail: String },
+    #[error("internal error")]
     Internal(String),
 }
 
@@ -68,22 +84,51 @@ impl ApiError {
             ApiError::BadHeader(_) => "bad_header",
             ApiError::Malformed(_) => "malformed_json",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::TooLarge(_) | ApiError::PartTooLarge(_) => "payload_too_large",
+            ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::Invalid(_) => "validation_failed",
-            ApiError::IdempotencyConflict(_) => "idempotency_conflict",
+            ApiError::IdempotencyConflict => "idempotency_conflict",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => "not_found",
+            ApiError::Expired { .. } => "expired",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Link(LinkError::Expired) => "link_expired",
             ApiError::Link(LinkError::BadSignature) | ApiError::Unsigned => "invalid_signature",
             ApiError::NotReady(_) => "not_ready",
             ApiError::NotFailed { .. } => "not_failed",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Timeout(_) => "request_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Busy => "busy",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
 
     pub(crate) fn invalid_id(raw: &str) -> Self {
         ApiError::InvalidId(raw.chars().take(64).collect())
+    }
+
+    /// `what` (a backend) failed with `e`: a 503 whose detail is only logged.
+    pub(crate) fn unavailable(what: &'static str, e: impl std::fmt::Display) -> Self {
+        ApiError::Unavailable { what, detail: e.to_string() }
+    }
+
+    /// The setting a refusal is about, when it is a limit.
+    fn limit(&self) -> Option<&'static str> {
+        match self {
+            ApiError::TooLarge { limit, .. } | ApiError::RateLimited { limit, .. } => Some(limit),
+            ApiError::Timeout(limit) => Some(limit),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Busy => Some(1),
+            ApiError::Unavailable { .. } => Some(5),
+            _ => None,
+        }
     }
 }
 
@@ -102,29 +147,48 @@ struct Detail<'a> {
     row: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidId(_)
-            | ApiError::InvalidQuery(_)
-            | ApiError::BadHeader(_)
-            | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooLarge(_) | ApiError::PartTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::IdempotencyConflict(_) | ApiError::NotReady(_) | ApiError::NotFailed { .. } => StatusCode::CONFLICT,
+            ApiError::InvalidId(_) | ApiError::InvalidQuery(_) | ApiError::BadHeader(_) | ApiError::Malformed(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::Link(LinkError::Expired | LinkError::BadSignature) | ApiError::Unsigned => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Link(_) | ApiError::Unsigned => StatusCode::FORBIDDEN,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::IdempotencyConflict | ApiError::NotReady(_) | ApiError::NotFailed { .. } => StatusCode::CONFLICT,
+            ApiError::Expired { .. } => StatusCode::GONE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Busy | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let code = self.code();
+        let request_id = request_id();
+        match self {
+            ApiError::Unavailable { what, detail } => {
+                tracing::warn!(request_id = request_id.as_deref().unwrap_or("-"), backend = what, %detail, "unavailable")
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), %detail, "internal error")
+            }
+            _ => {}
+        }
         let message = match self {
             // The message names the field, so it reads well on its own.
             ApiError::Invalid(v) if !v.message.contains(&v.field) => format!("{}: {}", v.field, v.message),
@@ -134,10 +198,13 @@ impl ResponseError for ApiError {
             ApiError::Invalid(v) => (Some(v.field.as_str()), v.row, v.column),
             _ => (None, None, None),
         };
-        let mut response =
-            HttpResponse::build(self.status_code()).json(Body { error: Detail { code, message: &message, field, row, column } });
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        let detail = Detail { code, message: &message, field, row, column, limit: self.limit(), request_id: request_id.as_deref() };
+        let mut response = HttpResponse::build(self.status_code()).json(Body { error: detail });
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reportd\""));
         }
         response.extensions_mut().insert(ErrorCode(code));
         response

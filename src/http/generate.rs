@@ -8,14 +8,17 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::AppState;
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
 use super::error::{ApiError, ErrorCode};
+use super::auth::Authenticated;
+use super::{AppState, BodyLimits};
 use crate::job::validate::{Limits, ParseError, Request, ValidationError, parse_json, parse_ndjson};
 use crate::job::{PayloadHeader, PayloadWriter, SealedPayload};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
@@ -54,64 +57,51 @@ enum BodyKind {
 }
 
 pub(crate) async fn generate(
+    Authenticated(caller): Authenticated,
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = body_kind(&req)?;
     let gzip = gzipped(&req)?;
-    let limit = match kind {
-        BodyKind::Json => state.body_limit,
-        BodyKind::Ndjson => state.stream_body_limit,
+    let (limit, limit_name) = match kind {
+        BodyKind::Json => (state.bodies.json, "body_limit"),
+        BodyKind::Ndjson => (state.bodies.ndjson, "stream_body_limit"),
     };
     if let Some(len) = declared_length(&req)
         && len > limit
     {
         // Refuse before reading: the client learns at once, and we read nothing.
-        return Err(ApiError::TooLarge(limit));
+        return Err(ApiError::TooLarge { what: "the request body", limit: limit_name, max: limit });
     }
     let idempotency_key = idempotency_key(&req)?;
+    state.tenants.admit(&caller.tenant, state.auth.is_open().await?).await?;
+    let Ok(_upload) = state.bodies.uploads.clone().try_acquire_owned() else {
+        return Err(ApiError::Busy);
+    };
 
     // A database outage answers 503 now, before the client uploads its rows.
-    if let Err(e) = state.store.ping().await {
-        return Err(ApiError::Unavailable(format!("the job store is unavailable: {e}")));
-    }
+    state.store.ping().await.map_err(|e| ApiError::unavailable("the job store", e))?;
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let (limits, scratch, hash) = (state.limits.clone(), state.scratch.clone(), idempotency_key.is_some());
-    let parser =
-        tokio::task::spawn_blocking(move || parse_body(ChannelReader::new(rx), kind, gzip, limit, &limits, &scratch, hash));
-    // A closed channel means the parser stopped early (an error; its verdict
-    // follows). The rest of a modest body is read and discarded so the
-    // connection can be reused; past DRAIN_CAP the connection is closed instead.
-    let mut discarded = 0u64;
-    let mut parser_open = true;
-    while let Some(Ok(bytes)) = payload.next().await {
-        if parser_open {
-            parser_open = tx.send(bytes).await.is_ok();
-        } else {
-            discarded += bytes.len() as u64;
-            if discarded > DRAIN_CAP {
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let Parsed { header, sealed, request_hash } =
-        parser.await.map_err(|e| ApiError::Internal(format!("body parser: {e}")))??;
+    let parser = tokio::task::spawn_blocking(move || {
+        parse_body(ChannelReader::new(rx), kind, gzip, (limit, limit_name), &limits, &scratch, hash)
+    });
+    let pumped = pump(payload, tx, &state.bodies).await;
+    let parsed = parser.await.map_err(|e| ApiError::Internal(format!("body parser: {e}")))?;
+    // A body that stopped arriving is a 408 whatever the parser made of its start.
+    pumped?;
+    let Parsed { header, sealed, request_hash } = parsed?;
 
     let id = Uuid::now_v7();
     let payload_key = state.storage.payload_key(id);
     let payload_bytes = sealed.len();
-    state
-        .storage
-        .put_payload(&payload_key, sealed)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("object storage is unavailable: {e}")))?;
+    state.storage.put_payload(&payload_key, sealed).await.map_err(|e| ApiError::unavailable("object storage", e))?;
 
     let new = NewJob {
         id,
-        tenant: String::new(),
+        tenant: caller.tenant.clone(),
         format: header.format,
         title: header.title.clone(),
         max_attempts: state.max_attempts,
@@ -123,12 +113,12 @@ pub(crate) async fn generate(
     let created = state.transitions.apply(StatusOp::Create(new)).await;
     let (job, existing) = match created {
         Ok(OpOutcome::Created { job, existing }) => (job, existing),
-        Ok(OpOutcome::Updated(_)) => return Err(ApiError::Internal("unexpected store answer".into())),
+        Ok(_) => return Err(ApiError::Internal("unexpected store answer".into())),
         Err(e) => {
             discard(&state, payload_key);
             return Err(match e {
-                StoreError::IdempotencyConflict(id) => ApiError::IdempotencyConflict(id),
-                StoreError::Unavailable(m) => ApiError::Unavailable(format!("the job store is unavailable: {m}")),
+                StoreError::IdempotencyConflict => ApiError::IdempotencyConflict,
+                StoreError::Unavailable(e) => ApiError::unavailable("the job store", e),
                 StoreError::Failed(e) => ApiError::Internal(e.to_string()),
             });
         }
@@ -140,7 +130,7 @@ pub(crate) async fn generate(
         response.insert_header(("Idempotent-Replayed", "true"));
     } else {
         metrics::counter!(telemetry::JOBS_SUBMITTED, "format" => header.format.as_str()).increment(1);
-        tracing::info!(job_id = %job.id, format = %header.format, rows = header.total_rows(),
+        tracing::info!(job_id = %job.id, tenant = %caller.tenant, format = %header.format, rows = header.total_rows(),
             sheets = header.sheets.len(), payload_bytes, "accepted");
     }
     Ok(response.json(json!({
@@ -148,6 +138,43 @@ pub(crate) async fn generate(
         "status": job.status,
         "status_url": format!("/status/{}", job.id),
     })))
+}
+
+/// Feeds the body to the parser, within the body timeouts. A closed channel
+/// means the parser stopped early (an error; its verdict follows): the rest
+/// of a modest body is read and thrown away so the connection can be reused;
+/// past DRAIN_CAP the connection is closed instead.
+async fn pump(mut payload: web::Payload, tx: tokio::sync::mpsc::Sender<Bytes>, limits: &BodyLimits) -> Result<(), ApiError> {
+    let started = Instant::now();
+    let (mut received, mut discarded) = (0u64, 0u64);
+    let mut parser_open = true;
+    loop {
+        // Past `timeout`, a body may go on only while it keeps `min_rate`.
+        let elapsed = started.elapsed();
+        let slow = |elapsed: Duration| received < limits.min_rate.saturating_mul(elapsed.as_secs().max(1));
+        if elapsed >= limits.timeout && slow(elapsed) {
+            return Err(ApiError::Timeout("body_timeout"));
+        }
+        let until_deadline = limits.timeout.saturating_sub(elapsed);
+        let wait = if until_deadline.is_zero() { limits.idle_timeout } else { limits.idle_timeout.min(until_deadline) };
+        let chunk = match tokio::time::timeout(wait, payload.next()).await {
+            Ok(Some(Ok(bytes))) => bytes,
+            Ok(None) => return Ok(()),
+            // The connection broke: the parser sees a truncated body and says so.
+            Ok(Some(Err(_))) => return Ok(()),
+            Err(_) if wait == limits.idle_timeout => return Err(ApiError::Timeout("body_idle_timeout")),
+            Err(_) => continue,
+        };
+        received += chunk.len() as u64;
+        if parser_open {
+            parser_open = tx.send(chunk).await.is_ok();
+        } else {
+            discarded += chunk.len() as u64;
+            if discarded > DRAIN_CAP {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// A payload nobody will reference (a replay or a failed insert).
@@ -207,7 +234,7 @@ fn parse_body(
     raw: ChannelReader,
     kind: BodyKind,
     gzip: bool,
-    limit: u64,
+    (limit, limit_name): (u64, &'static str),
     limits: &Limits,
     scratch: &Path,
     hash: bool,
@@ -233,17 +260,17 @@ fn parse_body(
     .map_err(|e| match e {
         ParseError::Malformed(m) => ApiError::Malformed(m),
         ParseError::Invalid(v) => ApiError::Invalid(v),
-        e @ ParseError::TooLarge { .. } => ApiError::PartTooLarge(e.to_string()),
-        ParseError::Io(e) => read_error(e),
+        ParseError::TooLarge { limit, max } => ApiError::TooLarge { what: "a line of the body", limit, max },
+        ParseError::Io(e) => read_error(e, limit_name),
     })?;
     let header = submission.header;
     let sealed = out.finish(&header).map_err(|e| ApiError::Internal(format!("sealing the payload: {e}")))?;
     Ok(Parsed { header, sealed, request_hash: body.digest() })
 }
 
-fn read_error(e: std::io::Error) -> ApiError {
+fn read_error(e: std::io::Error, limit_name: &'static str) -> ApiError {
     match classify(&e) {
-        ReadProblem::TooLarge(limit) => ApiError::TooLarge(limit),
+        ReadProblem::TooLarge(max) => ApiError::TooLarge { what: "the request body", limit: limit_name, max },
         ReadProblem::BadGzip => ApiError::Malformed(format!("the body could not be read: {e}")),
         ReadProblem::Other(m) => ApiError::Internal(m),
     }

@@ -1,5 +1,6 @@
-//! `GET /health` (the process is alive) and `GET /ready` (every backend this
-//! process uses answers; otherwise 503 naming the one that does not).
+//! `GET /health` (the process is alive), `GET /ready` (every backend this
+//! process uses answers; otherwise 503 naming the one that does not, never
+//! its error text, which goes to the log) and `GET /metrics`.
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -7,6 +8,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::auth::Operator;
+use super::request_id;
 
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
@@ -33,28 +36,34 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     ];
     let mut checks = Map::new();
     let mut failing = Vec::new();
-    for (name, r) in &results {
-        match r {
-            Ok(()) => {
-                checks.insert((*name).into(), Value::from("ok"));
+    for (name, result) in &results {
+        let verdict = match result {
+            Ok(()) => "ok",
+            Err(detail) => {
+                tracing::warn!(backend = name, %detail, "readiness check failed");
+                failing.push(*name);
+                "unavailable"
             }
-            Err(e) => {
-                checks.insert((*name).into(), Value::from(e.clone()));
-                failing.push(format!("{name}: {e}"));
-            }
-        }
+        };
+        checks.insert((*name).into(), Value::from(verdict));
     }
     if failing.is_empty() {
         HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
     } else {
         HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(json!({
             "status": "not_ready",
-            "error": { "code": "not_ready", "message": format!("unreachable: {}", failing.join("; ")) },
+            "error": { "code": "not_ready", "message": format!("unavailable: {}", failing.join(", ")), "request_id": request_id() },
             "checks": checks,
         }))
     }
 }
 
+/// On worker processes (no API): open to scrapes on the process's port.
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+/// On the API: an operator's key (when authentication is on).
+pub(crate) async fn operator_metrics(_: Operator, state: web::Data<AppState>) -> HttpResponse {
+    metrics(state).await
 }

@@ -34,7 +34,7 @@ impl JobStatus {
 
 impl fmt::Display for JobStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -71,7 +71,7 @@ impl ReportFormat {
 
 impl fmt::Display for ReportFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -99,9 +99,20 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the stored report (or, for a failed job, its payload) is deleted.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set when the job was deleted by its owner: its files are being erased.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// The report's size in bytes, once done.
+    pub report_bytes: Option<i64>,
 }
 
 impl Job {
+    /// Its report (or payload) was deleted at the end of its retention.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
     /// Every attempt the budget allows has been claimed.
     pub fn attempts_exhausted(&self) -> bool {
         self.attempts >= self.max_attempts

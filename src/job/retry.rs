@@ -77,6 +77,9 @@ mod tests {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            expires_at: None,
+            erased_at: None,
+            report_bytes: None,
         }
     }
 

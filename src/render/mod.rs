@@ -7,6 +7,7 @@ pub mod xlsx;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,9 @@ pub enum RenderError {
     Pdf(#[from] pdf::PdfError),
     #[error("render I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The caller withdrew the job (its worker lost the lease, or it was deleted).
+    #[error("the render was cancelled")]
+    Cancelled,
 }
 
 impl RenderError {
@@ -74,31 +78,68 @@ impl RenderError {
     }
 }
 
-/// Renders the payload file at `payload` into `output`.
-pub fn render_file(payload: &Path, output: &Path, opts: &RenderOptions) -> Result<RenderStats, RenderError> {
+/// Rows between two looks at the cancel flag.
+const CHECKPOINT_ROWS: u64 = 1024;
+
+/// Renders the payload file at `payload` into `output`, stopping with
+/// `RenderError::Cancelled` at the next checkpoint once `cancel` is raised.
+pub fn render_file(payload: &Path, output: &Path, opts: &RenderOptions, cancel: &AtomicBool) -> Result<RenderStats, RenderError> {
     let input = BufReader::with_capacity(256 * 1024, File::open(payload)?);
-    render(input, output, opts)
+    render_cancellable(input, output, opts, cancel)
 }
 
+/// Renders a payload into `output`.
 pub fn render<R: Read>(input: R, output: &Path, opts: &RenderOptions) -> Result<RenderStats, RenderError> {
-    let (header, mut rows) = PayloadReader::open(input)?;
+    render_cancellable(input, output, opts, &AtomicBool::new(false))
+}
+
+fn render_cancellable<R: Read>(input: R, output: &Path, opts: &RenderOptions, cancel: &AtomicBool) -> Result<RenderStats, RenderError> {
+    let (header, mut reader) = PayloadReader::open(input)?;
+    let mut rows = Rows { reader: &mut reader, cancel, read: 0 };
     match header.format {
         ReportFormat::Xlsx => xlsx::render(&header, &mut rows, output, opts),
         ReportFormat::Pdf => pdf::render(&header, &mut rows, File::create(output)?, opts),
     }
 }
 
+/// The payload's rows, with a look at the cancel flag every `CHECKPOINT_ROWS`.
+pub(crate) struct Rows<'a, R: Read> {
+    reader: &'a mut PayloadReader<R>,
+    cancel: &'a AtomicBool,
+    read: u64,
+}
+
+impl<R: Read> Rows<'_, R> {
+    fn checkpoint(&mut self) -> Result<(), RenderError> {
+        self.read += 1;
+        if self.read.is_multiple_of(CHECKPOINT_ROWS) && self.cancel.load(Ordering::Relaxed) {
+            return Err(RenderError::Cancelled);
+        }
+        Ok(())
+    }
+
+    fn next_frame(&mut self) -> Result<Option<&[u8]>, RenderError> {
+        self.checkpoint()?;
+        Ok(self.reader.next_frame()?)
+    }
+
+    fn next_row(&mut self) -> Result<Option<Cells<'_>>, RenderError> {
+        self.checkpoint()?;
+        Ok(self.reader.next_row()?)
+    }
+}
+
 /// One sheet's rows: the first few read ahead (to size columns), then the rest
 /// straight from the payload.
-pub struct SheetRows<'r, R: Read> {
+pub(crate) struct SheetRows<'r, 'a, R: Read> {
     sample: Vec<Vec<u8>>,
     served: usize,
     unread: u64,
-    reader: &'r mut PayloadReader<R>,
+    reader: &'r mut Rows<'a, R>,
 }
 
-impl<'r, R: Read> SheetRows<'r, R> {
-    pub fn open(reader: &'r mut PayloadReader<R>, rows: u64) -> Result<Self, RenderError> {
+impl<'r, 'a, R: Read> SheetRows<'r, 'a, R> {
+    pub(crate) fn open(reader: &'r mut Rows<'a, R>, rows: u64) -> Result<Self, RenderError> {
         let take = rows.min(SAMPLE_ROWS as u64) as usize;
         let mut sample = Vec::with_capacity(take);
         for _ in 0..take {
@@ -108,12 +149,12 @@ impl<'r, R: Read> SheetRows<'r, R> {
         Ok(Self { sample, served: 0, unread: rows - take as u64, reader })
     }
 
-    pub fn sample(&self) -> impl Iterator<Item = Cells<'_>> {
+    pub(crate) fn sample(&self) -> impl Iterator<Item = Cells<'_>> {
         self.sample.iter().map(|f| Cells::new(f))
     }
 
     /// The next row; an error if the payload ends early.
-    pub fn next_row(&mut self) -> Result<Option<Cells<'_>>, RenderError> {
+    pub(crate) fn next_row(&mut self) -> Result<Option<Cells<'_>>, RenderError> {
         if self.served < self.sample.len() {
             self.served += 1;
             return Ok(Some(Cells::new(&self.sample[self.served - 1])));

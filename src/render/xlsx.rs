@@ -8,15 +8,15 @@ use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet};
 
 use super::format::CellFormatter;
-use super::{RenderError, RenderOptions, RenderStats, SheetRows};
-use crate::job::{CellRef, Column, ColumnType, PayloadHeader, PayloadReader};
+use super::{RenderError, RenderOptions, RenderStats, Rows, SheetRows};
+use crate::job::{CellRef, Column, ColumnType, PayloadHeader};
 
 const MIN_WIDTH: f64 = 8.0;
 const MAX_WIDTH: f64 = 60.0;
 
 pub(crate) fn render<R: Read>(
     header: &PayloadHeader,
-    reader: &mut PayloadReader<R>,
+    reader: &mut Rows<'_, R>,
     output: &Path,
     opts: &RenderOptions,
 ) -> Result<RenderStats, RenderError> {
@@ -122,7 +122,7 @@ fn cell_format(column: &Column) -> Option<Format> {
 }
 
 /// Widths in Excel's character units, from the header and the sampled rows.
-fn column_widths<R: Read>(columns: &[Column], rows: &SheetRows<'_, R>) -> Vec<f64> {
+fn column_widths<R: Read>(columns: &[Column], rows: &SheetRows<'_, '_, R>) -> Vec<f64> {
     let formatters: Vec<CellFormatter> = columns.iter().map(CellFormatter::new).collect();
     // Room for the bold header and its autofilter button.
     let mut widths: Vec<f64> = columns.iter().map(|c| c.name.chars().count() as f64 * 1.1 + 3.0).collect();

@@ -67,20 +67,27 @@ fn sign(key: &[u8], id: Uuid, expires: i64) -> String {
 }
 
 /// The configured key, or one generated once and kept in the data directory so
-/// links survive restarts.
+/// links survive restarts. The file is readable by this user only.
 pub(crate) async fn local_signing_key(configured: &str, data_dir: &Path) -> Result<Vec<u8>, StorageError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if !configured.is_empty() {
         return Ok(configured.as_bytes().to_vec());
     }
     let path = data_dir.join("signing.key");
-    match tokio::fs::read_to_string(&path).await {
-        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
-        _ => {}
+    if let Ok(s) = tokio::fs::read_to_string(&path).await
+        && s.trim().len() >= 32
+    {
+        let private = std::fs::Permissions::from_mode(0o600);
+        if std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(path = %path.display(), "the signing key was readable by others; now 0600");
+            std::fs::set_permissions(&path, private)?;
+        }
+        return Ok(s.trim().as_bytes().to_vec());
     }
     tokio::fs::create_dir_all(data_dir).await?;
-    let key: [u8; 32] = rand::random();
-    let hex_key = hex::encode(key);
-    tokio::fs::write(&path, &hex_key).await?;
+    let hex_key = hex::encode(rand::random::<[u8; 32]>());
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+    std::io::Write::write_all(&mut file, hex_key.as_bytes())?;
     Ok(hex_key.into_bytes())
 }
 
@@ -101,6 +108,19 @@ mod tests {
         assert_eq!(s.verify(id, past, &sign(b"k".repeat(32).as_slice(), id, past)), Err(LinkError::Expired));
     }
 
+    #[tokio::test]
+    async fn a_generated_signing_key_is_private_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = local_signing_key("", dir.path()).await.unwrap();
+        assert_eq!(key.len(), 64);
+        let path = dir.path().join("signing.key");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(local_signing_key("", dir.path()).await.unwrap(), key, "the same key after a restart");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "tightened");
+    }
+
     #[test]
     fn dispositions_are_ascii_with_utf8_alternative() {
         use crate::job::ReportFormat;
@@ -111,5 +131,9 @@ mod tests {
             "attachment; filename=\"Vendas por regiao_ 2026_01.xlsx\"; filename*=UTF-8''Vendas%20por%20regi%C3%A3o_%202026_01.xlsx"
         );
         assert!(content_disposition("\"..\"", ReportFormat::Pdf).contains("filename=\"_.._.pdf\""));
+        // A right-to-left override (U+202E) would show "report<RLO>fdp.exe" as "reportexe.pdf".
+        let d = content_disposition("report\u{202E}fdp.exe\u{200B}", ReportFormat::Pdf);
+        assert!(!d.contains("%E2%80%AE") && !d.contains("%E2%80%8B"), "{d}");
+        assert!(d.contains("filename*=UTF-8''reportfdp.exe.pdf"), "{d}");
     }
 }

@@ -64,6 +64,17 @@ pub trait Storage: Send + Sync + 'static {
     fn verify_link(&self, id: Uuid, expires: i64, sig: &str) -> Result<(), LinkError>;
 }
 
+/// Deletes a job's payload and report, whichever it still has.
+pub(crate) async fn erase_files(storage: &dyn Storage, job: &crate::job::Job) -> Result<(), StorageError> {
+    if !job.payload_key.is_empty() {
+        storage.delete(&job.payload_key).await?;
+    }
+    if let Some(key) = &job.report_key {
+        storage.delete(key).await?;
+    }
+    Ok(())
+}
+
 /// Where scratch files for one job go.
 pub(crate) fn scratch_path(dir: &Path, id: Uuid, what: &str) -> PathBuf {
     dir.join(format!("reportd-{id}-{what}"))
@@ -79,11 +90,23 @@ pub enum LinkError {
     NotLocal,
 }
 
+/// Unicode's invisible format characters (category Cf): bidi overrides and
+/// isolates, zero-width joiners and spaces, tags. In a file name they can
+/// disguise its extension ("report\u{202E}fdp.exe"), so they are dropped.
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
+        | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
 /// `attachment; filename="<ascii>"; filename*=UTF-8''<utf-8>`: an ASCII name
-/// every client understands, and the exact title for those that read RFC 6266.
+/// every client understands, and the exact title for those that read RFC 6266,
+/// without control or invisible format characters.
 pub fn content_disposition(title: &str, format: ReportFormat) -> String {
     let clean: String = title
         .chars()
+        .filter(|c| !is_format_char(*c))
         .map(|c| if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
         .collect();
     let clean = clean.trim().trim_matches('.');

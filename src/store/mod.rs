@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::job::{DeadLetter, Job, JobStatus, ReportFormat, Topic};
+use crate::job::{ApiKey, DeadLetter, Job, JobStatus, ReportFormat, Topic};
 
 /// A message committed with the state change it announces, published later by the relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +47,14 @@ pub enum StatusOp {
     Claim { id: Uuid, owner: String, lease: Duration },
     /// Extend the lease of a job this owner is rendering.
     Heartbeat { id: Uuid, owner: String, lease: Duration },
-    /// processing → done, by the lease owner.
-    Complete { id: Uuid, owner: String, report_key: String },
+    /// processing → done, by the lease owner; the report is kept until `expires_at`.
+    Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, expires_at: DateTime<Utc> },
     /// processing → queued after a transient failure, re-published after `delay`.
     Requeue { id: Uuid, owner: String, error: String, delay: Duration },
-    /// processing → error, with a dead letter (and a DLQ message).
+    /// processing → error, with a dead letter (and a DLQ message); the payload
+    /// is kept until `expires_at` so the job can be retried.
     /// Without an owner it applies only to a job whose lease expired.
-    DeadLetter { id: Uuid, owner: Option<String>, error: String },
+    DeadLetter { id: Uuid, owner: Option<String>, error: String, expires_at: DateTime<Utc> },
     /// processing (lease expired: its worker died) → queued, re-published now.
     /// `force` skips the lease check: at an embedded restart no other worker exists.
     Reclaim { id: Uuid, force: bool },
@@ -62,6 +63,11 @@ pub enum StatusOp {
     Republish { id: Uuid, older_than: Duration, rekey: bool },
     /// error → queued with a fresh attempt budget (an operator's retry).
     Retry { id: Uuid },
+    /// Deleted by its owner: marked erased, and cancelled if queued or
+    /// processing (the lease is cleared, so a render in progress stops).
+    Erase { id: Uuid },
+    /// Its files were deleted at the end of their retention: forget their keys.
+    Expire { id: Uuid },
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +76,8 @@ pub enum OpOutcome {
     Created { job: Job, existing: bool },
     /// The job after the transition, or `None` when its precondition no longer held.
     Updated(Option<Job>),
+    /// The job no longer exists (it was erased).
+    Gone,
 }
 
 /// The underlying cause of a store error, kept for logs; shared so one failed
@@ -82,7 +90,7 @@ pub enum StoreError {
     #[error("the database is unavailable: {0}")]
     Unavailable(ErrorSource),
     #[error("the Idempotency-Key was already used with a different request body")]
-    IdempotencyConflict(Uuid),
+    IdempotencyConflict,
     /// Anything else the database refused; retrying will not help.
     #[error("database error: {0}")]
     Failed(ErrorSource),
@@ -97,6 +105,16 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+}
+
+/// Which jobs `GET /jobs` lists: one tenant's (or every tenant's), by status,
+/// after a cursor (keyset pagination by id).
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub tenant: Option<String>,
+    pub status: Option<JobStatus>,
+    pub limit: u64,
+    pub after: Option<Uuid>,
 }
 
 /// One page of `GET /jobs`, ordered by id (creation time).
@@ -127,7 +145,7 @@ pub trait JobStore: Send + Sync + 'static {
     async fn apply(&self, ops: Vec<StatusOp>) -> Vec<Result<OpOutcome, StoreError>>;
 
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
-    async fn list(&self, status: Option<JobStatus>, limit: u64, after: Option<Uuid>) -> Result<JobPage, StoreError>;
+    async fn list(&self, filter: JobFilter) -> Result<JobPage, StoreError>;
     /// The dead-letter store, oldest first (the DLQ of the embedded mode).
     async fn dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError>;
     async fn counts(&self) -> Result<StatusCounts, StoreError>;
@@ -138,6 +156,17 @@ pub trait JobStore: Send + Sync + 'static {
     async fn stale_queued(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
     /// Every job that is not finished (startup recovery on the embedded queue).
     async fn unfinished(&self, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError>;
+    /// Jobs queued or processing, per tenant (quotas).
+    async fn in_flight_by_tenant(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Finished jobs whose files are past `expires_at` and not yet deleted.
+    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Jobs erased by their owner, whose files and rows are still to be deleted.
+    async fn erased(&self, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Finished jobs older than `before` (past the retention of job rows).
+    async fn finished_before(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Deletes jobs' rows: the job, its dead letters and its outbox messages.
+    async fn purge(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
 
     /// Takes up to `limit` due outbox rows and hides them from other relays for `hold`.
     async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
@@ -164,4 +193,18 @@ pub trait JobStore: Send + Sync + 'static {
 #[async_trait]
 pub trait Transitions: Send + Sync + 'static {
     async fn apply(&self, op: StatusOp) -> Result<OpOutcome, StoreError>;
+}
+
+/// API keys: only their hashes are kept.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    async fn create_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError>;
+    /// Every key, revoked ones included, oldest first.
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Whether a key with this id existed and is now revoked.
+    async fn revoke_key(&self, id: &str) -> Result<bool, StoreError>;
+    /// The unrevoked key with this hash.
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Whether any unrevoked key exists (authentication is then on).
+    async fn has_keys(&self) -> Result<bool, StoreError>;
 }

@@ -176,7 +176,7 @@ async fn the_queue_message_carries_a_reference_not_the_rows() {
     let id = app.submit(&report("xlsx", "claim check", 500)).await;
     app.wait_until_done(&id).await;
     let job = app.store.get(id.parse().unwrap()).await.unwrap().unwrap();
-    assert!(app.storage.list("payloads/").await.unwrap().contains(&job.payload_key), "rows are in object storage");
+    assert!(!app.storage.list("payloads/").await.unwrap().contains(&job.payload_key), "a done job's payload is deleted");
     assert_eq!(job.row_count, 500);
 
     let db = Database::connect(format!("sqlite://{}?mode=ro", app.data_dir.join("reportd.db").display())).await.unwrap();

@@ -14,10 +14,10 @@ use font::{FontStyle, Fonts};
 use layout::{Align, Page, Table};
 
 use super::format::CellFormatter;
-use super::{PdfBackendKind, RenderError, RenderOptions, RenderStats, SheetRows};
+use super::{PdfBackendKind, RenderError, RenderOptions, RenderStats, Rows, SheetRows};
 use crate::job::cell::Cells;
 use crate::job::payload::PayloadError;
-use crate::job::{Column, ColumnType, PayloadHeader, PayloadReader};
+use crate::job::{Column, ColumnType, PayloadHeader};
 
 const HEADER_GRAY: f32 = 0.85;
 const ZEBRA_GRAY: f32 = 0.95;
@@ -25,7 +25,7 @@ const RULE_GRAY: f32 = 0.55;
 
 pub(crate) fn render<R: Read>(
     header: &PayloadHeader,
-    reader: &mut PayloadReader<R>,
+    reader: &mut Rows<'_, R>,
     output: File,
     opts: &RenderOptions,
 ) -> Result<RenderStats, RenderError> {
@@ -86,7 +86,7 @@ fn orientation(columns: &[Column]) -> Page {
 }
 
 /// Column widths from the header and the sampled rows, fitted to the page.
-fn plan_table<R: Read>(columns: &[Column], rows: &SheetRows<'_, R>, page: Page) -> Table {
+fn plan_table<R: Read>(columns: &[Column], rows: &SheetRows<'_, '_, R>, page: Page) -> Table {
     let formatters: Vec<CellFormatter> = columns.iter().map(CellFormatter::new).collect();
     let mut text = String::new();
     let sample: Vec<Vec<String>> = rows
@@ -127,7 +127,7 @@ impl Document<'_> {
         columns: &[Column],
         table: &Table,
         page: Page,
-        rows: &mut SheetRows<'_, R>,
+        rows: &mut SheetRows<'_, '_, R>,
     ) -> Result<u64, RenderError> {
         let first_capacity = layout::rows_per_page(page, layout::first_page_reserve(index, self.headings));
         let capacity = layout::rows_per_page(page, 0.0);

@@ -1,7 +1,7 @@
 //! Rows to domain types. The columns hold enum names as text; a value the
 //! domain does not know means the row was written by something else.
-use super::entity::{dead_letter, job, outbox};
-use crate::job::{DeadLetter, Job, JobStatus, ReportFormat, Topic};
+use super::entity::{api_key, dead_letter, job, outbox};
+use crate::job::{ApiKey, DeadLetter, Job, JobStatus, ReportFormat, Role, Topic};
 use crate::store::{OutboxRow, StoreError};
 
 fn corrupt(table: &str, column: &str, value: &str) -> StoreError {
@@ -36,6 +36,9 @@ impl TryFrom<job::Model> for Job {
             created_at: m.created_at,
             updated_at: m.updated_at,
             finished_at: m.finished_at,
+            expires_at: m.expires_at,
+            erased_at: m.erased_at,
+            report_bytes: m.report_bytes,
         })
     }
 }
@@ -52,6 +55,15 @@ impl TryFrom<outbox::Model> for OutboxRow {
 impl From<dead_letter::Model> for DeadLetter {
     fn from(m: dead_letter::Model) -> Self {
         DeadLetter { id: m.id, job_id: m.job_id, error: m.error, attempts: m.attempts, at: m.at }
+    }
+}
+
+impl TryFrom<api_key::Model> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(m: api_key::Model) -> Result<Self, StoreError> {
+        let role = Role::parse(&m.role).ok_or_else(|| corrupt("api_keys", "role", &m.role))?;
+        Ok(ApiKey { id: m.id, tenant: m.tenant, role, created_at: m.created_at, revoked_at: m.revoked_at })
     }
 }
 

@@ -4,6 +4,7 @@
 //! `mapping` turns rows into domain types, so nothing outside this folder
 //! sees an entity or a `DbErr`.
 mod entity;
+mod keys;
 mod lock;
 mod mapping;
 mod outbox;
@@ -20,8 +21,10 @@ use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, TransactionTrait};
 use uuid::Uuid;
 
-use crate::job::{DeadLetter, Job, JobStatus};
-use crate::store::{JobPage, JobStore, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError, SweepGuard};
+use crate::job::{ApiKey, DeadLetter, Job};
+use crate::store::{
+    JobFilter, JobPage, JobStore, KeyStore, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError, SweepGuard,
+};
 
 pub(crate) struct SeaStore {
     db: DatabaseConnection,
@@ -124,8 +127,8 @@ impl JobStore for SeaStore {
         queries::get(&self.db, id).await
     }
 
-    async fn list(&self, status: Option<JobStatus>, limit: u64, after: Option<Uuid>) -> Result<JobPage, StoreError> {
-        queries::list(&self.db, status, limit, after).await
+    async fn list(&self, filter: JobFilter) -> Result<JobPage, StoreError> {
+        queries::list(&self.db, filter).await
     }
 
     async fn dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, StoreError> {
@@ -146,6 +149,26 @@ impl JobStore for SeaStore {
 
     async fn unfinished(&self, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError> {
         queries::unfinished(&self.db, limit, after).await
+    }
+
+    async fn in_flight_by_tenant(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        queries::in_flight_by_tenant(&self.db).await
+    }
+
+    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+        queries::expired(&self.db, now, limit).await
+    }
+
+    async fn erased(&self, limit: u64) -> Result<Vec<Job>, StoreError> {
+        queries::erased(&self.db, limit).await
+    }
+
+    async fn finished_before(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+        queries::finished_before(&self.db, before, limit).await
+    }
+
+    async fn purge(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
+        queries::purge(&self.db, ids).await
     }
 
     async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError> {
@@ -178,5 +201,28 @@ impl JobStore for SeaStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(classify)
+    }
+}
+
+#[async_trait]
+impl KeyStore for SeaStore {
+    async fn create_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {
+        keys::create(&self.db, key, hash).await
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        keys::all(&self.db).await
+    }
+
+    async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
+        keys::revoke(&self.db, id).await
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        keys::by_hash(&self.db, hash).await
+    }
+
+    async fn has_keys(&self) -> Result<bool, StoreError> {
+        keys::any(&self.db).await
     }
 }

@@ -8,7 +8,7 @@ use super::classify;
 use super::entity::{dead_letter, job, outbox};
 use super::mapping::jobs;
 use crate::job::{DeadLetter, Job, JobStatus};
-use crate::store::{JobPage, StatusCounts, StoreError};
+use crate::store::{JobFilter, JobPage, StatusCounts, StoreError};
 
 use job::Column as C;
 
@@ -16,13 +16,12 @@ pub(super) async fn get(db: &DatabaseConnection, id: Uuid) -> Result<Option<Job>
     job::Entity::find_by_id(id).one(db).await.map_err(classify)?.map(Job::try_from).transpose()
 }
 
-pub(super) async fn list(
-    db: &DatabaseConnection,
-    status: Option<JobStatus>,
-    limit: u64,
-    after: Option<Uuid>,
-) -> Result<JobPage, StoreError> {
-    let mut q = job::Entity::find().order_by(C::Id, Order::Asc).limit(limit + 1);
+pub(super) async fn list(db: &DatabaseConnection, filter: JobFilter) -> Result<JobPage, StoreError> {
+    let JobFilter { tenant, status, limit, after } = filter;
+    let mut q = job::Entity::find().filter(C::ErasedAt.is_null()).order_by(C::Id, Order::Asc).limit(limit + 1);
+    if let Some(t) = tenant {
+        q = q.filter(C::Tenant.eq(t));
+    }
     if let Some(s) = status {
         q = q.filter(C::Status.eq(s.as_str()));
     }
@@ -112,4 +111,63 @@ pub(super) async fn unfinished(db: &DatabaseConnection, limit: u64, after: Optio
         q = q.filter(C::Id.gt(a));
     }
     jobs(q.all(db).await.map_err(classify)?)
+}
+
+pub(super) async fn in_flight_by_tenant(db: &DatabaseConnection) -> Result<Vec<(String, u64)>, StoreError> {
+    let rows: Vec<(String, i64)> = job::Entity::find()
+        .select_only()
+        .column(C::Tenant)
+        .column_as(C::Id.count(), "n")
+        .filter(C::Status.is_in([JobStatus::Queued.as_str(), JobStatus::Processing.as_str()]))
+        .group_by(C::Tenant)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(classify)?;
+    Ok(rows.into_iter().map(|(t, n)| (t, u64::try_from(n).unwrap_or(0))).collect())
+}
+
+pub(super) async fn expired(db: &DatabaseConnection, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+    let rows = job::Entity::find()
+        .filter(C::ExpiresAt.lt(now))
+        .filter(C::Status.is_in([JobStatus::Done.as_str(), JobStatus::Error.as_str()]))
+        .filter(sea_orm::Condition::any().add(C::ReportKey.is_not_null()).add(C::PayloadKey.ne("")))
+        .order_by(C::ExpiresAt, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    jobs(rows)
+}
+
+pub(super) async fn erased(db: &DatabaseConnection, limit: u64) -> Result<Vec<Job>, StoreError> {
+    jobs(job::Entity::find().filter(C::ErasedAt.is_not_null()).limit(limit).all(db).await.map_err(classify)?)
+}
+
+pub(super) async fn finished_before(db: &DatabaseConnection, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+    let rows = job::Entity::find()
+        .filter(C::FinishedAt.lt(before))
+        .filter(C::Status.is_in([JobStatus::Done.as_str(), JobStatus::Error.as_str()]))
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    jobs(rows)
+}
+
+pub(super) async fn purge(db: &DatabaseConnection, ids: &[Uuid]) -> Result<u64, StoreError> {
+    use sea_orm::TransactionTrait;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let txn = db.begin().await.map_err(classify)?;
+    outbox::Entity::delete_many().filter(outbox::Column::JobId.is_in(ids.iter().copied())).exec(&txn).await.map_err(classify)?;
+    dead_letter::Entity::delete_many()
+        .filter(dead_letter::Column::JobId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await
+        .map_err(classify)?;
+    let deleted = job::Entity::delete_many().filter(C::Id.is_in(ids.iter().copied())).exec(&txn).await.map_err(classify)?;
+    txn.commit().await.map_err(classify)?;
+    Ok(deleted.rows_affected)
 }

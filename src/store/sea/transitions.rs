@@ -68,11 +68,13 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
         StatusOp::Heartbeat { id, owner, lease } => {
             transition(txn, id, now, held_by(owner), |u| u.col_expr(C::LeaseUntil, Expr::value(later(now, lease)))).await?
         }
-        StatusOp::Complete { id, owner, report_key } => {
+        StatusOp::Complete { id, owner, report_key, report_bytes, expires_at } => {
             let done = transition(txn, id, now, held_by(owner), |u| {
                 clear_lease(u)
                     .col_expr(C::Status, status(JobStatus::Done))
                     .col_expr(C::ReportKey, Expr::value(Some(report_key)))
+                    .col_expr(C::ReportBytes, Expr::value(Some(report_bytes)))
+                    .col_expr(C::ExpiresAt, Expr::value(Some(expires_at)))
                     .col_expr(C::Renders, Expr::col(C::Renders).add(1))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
@@ -80,8 +82,17 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             .await?;
             if done.is_none() {
                 // The lease was lost, yet a render finished: count it, so a
-                // duplicate render is visible rather than silent.
-                transition(txn, id, now, Condition::all(), |u| u.col_expr(C::Renders, Expr::col(C::Renders).add(1))).await?;
+                // duplicate render is visible rather than silent. No row at
+                // all means the job was erased meanwhile.
+                let counted = job::Entity::update_many()
+                    .col_expr(C::Renders, Expr::col(C::Renders).add(1))
+                    .filter(C::Id.eq(id))
+                    .exec(txn)
+                    .await
+                    .map_err(classify)?;
+                if counted.rows_affected == 0 {
+                    return Ok(OpOutcome::Gone);
+                }
             }
             done
         }
@@ -95,7 +106,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             }
             job
         }
-        StatusOp::DeadLetter { id, owner, error } => {
+        StatusOp::DeadLetter { id, owner, error, expires_at } => {
             let guard = match owner {
                 Some(owner) => held_by(owner),
                 None => Condition::all().add(is(JobStatus::Processing)).add(C::LeaseUntil.lt(now)),
@@ -105,6 +116,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
                     .col_expr(C::Status, status(JobStatus::Error))
                     .col_expr(C::Error, Expr::value(Some(error.clone())))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
+                    .col_expr(C::ExpiresAt, Expr::value(Some(expires_at)))
             })
             .await?;
             if let Some(job) = &job {
@@ -134,17 +146,49 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             job
         }
         StatusOp::Retry { id } => {
-            let job = transition(txn, id, now, Condition::all().add(is(JobStatus::Error)), |u| {
+            // Only while its payload is kept: not erased, not expired.
+            let guard = Condition::all()
+                .add(is(JobStatus::Error))
+                .add(C::ErasedAt.is_null())
+                .add(Condition::any().add(C::ExpiresAt.is_null()).add(C::ExpiresAt.gt(now)));
+            let job = transition(txn, id, now, guard, |u| {
                 u.col_expr(C::Status, status(JobStatus::Queued))
                     .col_expr(C::Attempts, Expr::value(0))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
                     .col_expr(C::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+                    .col_expr(C::ExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
             })
             .await?;
             if let Some(job) = &job {
                 enqueue(txn, job, now, None).await?;
             }
             job
+        }
+        StatusOp::Erase { id } => {
+            // A job still queued or processing is cancelled: it ends in error,
+            // its lease is cleared (so its worker loses it), and nothing claims it.
+            let unfinished = Condition::any().add(is(JobStatus::Queued)).add(is(JobStatus::Processing));
+            let cancelled = transition(txn, id, now, Condition::all().add(unfinished).add(C::ErasedAt.is_null()), |u| {
+                clear_lease(u)
+                    .col_expr(C::Status, status(JobStatus::Error))
+                    .col_expr(C::Error, Expr::value(Some("deleted by its owner")))
+                    .col_expr(C::FinishedAt, Expr::value(Some(now)))
+                    .col_expr(C::ErasedAt, Expr::value(Some(now)))
+            })
+            .await?;
+            match cancelled {
+                Some(job) => Some(job),
+                None => transition(txn, id, now, Condition::all().add(C::ErasedAt.is_null()), |u| {
+                    u.col_expr(C::ErasedAt, Expr::value(Some(now)))
+                })
+                .await?,
+            }
+        }
+        StatusOp::Expire { id } => {
+            transition(txn, id, now, Condition::all(), |u| {
+                u.col_expr(C::ReportKey, Expr::value(Option::<String>::None)).col_expr(C::PayloadKey, Expr::value(""))
+            })
+            .await?
         }
     };
     Ok(OpOutcome::Updated(job))
@@ -188,6 +232,9 @@ async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> R
         created_at: Set(now),
         updated_at: Set(now),
         finished_at: Set(None),
+        expires_at: Set(None),
+        erased_at: Set(None),
+        report_bytes: Set(None),
     };
     // A concurrent request with the same Idempotency-Key may win the insert;
     // the savepoint keeps the transaction usable so we can read its job.
@@ -218,7 +265,7 @@ async fn existing(txn: &DatabaseTransaction, new: &NewJob) -> Result<Option<OpOu
         .map_err(classify)?;
     match found.map(Job::try_from).transpose()? {
         Some(job) if job.request_hash == new.request_hash => Ok(Some(OpOutcome::Created { job, existing: true })),
-        Some(job) => Err(StoreError::IdempotencyConflict(job.id)),
+        Some(_) => Err(StoreError::IdempotencyConflict),
         None => Ok(None),
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    pub expires_at: Option<DateTimeUtc>,
+    pub erased_at: Option<DateTimeUtc>,
+    pub report_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

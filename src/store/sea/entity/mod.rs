@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table of `migrations/`. Enums are stored as
 //! their names; `super::mapping` turns rows into domain types.
+pub(crate) mod api_key;
 pub(crate) mod dead_letter;
 pub(crate) mod job;
 pub(crate) mod outbox;
