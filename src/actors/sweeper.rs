@@ -171,7 +171,7 @@ impl Sweeper {
                         id: job.id,
                         owner: None,
                         error: format!("the worker was lost during the last of {} attempts (lease expired)", job.attempts),
-                        expires_at: self.retention.report_expiry(&job.tenant, now),
+                        keep_for: self.retention.reports_for(&job.tenant),
                     }
                 } else {
                     StatusOp::Reclaim { id: job.id, force: false }

@@ -140,13 +140,12 @@ impl Worker {
         heartbeat.cancel();
         match result {
             Ok(Uploaded { key, bytes }) => {
-                let expires_at = self.retention.report_expiry(&job.tenant, chrono::Utc::now());
                 let op = StatusOp::Complete {
                     id: job.id,
                     owner: self.owner.clone(),
                     report_key: key.clone(),
                     report_bytes: bytes,
-                    expires_at,
+                    keep_for: self.retention.reports_for(&job.tenant),
                 };
                 match self.write(op).await {
                     Ok(OpOutcome::Updated(Some(_))) => {
@@ -194,7 +193,7 @@ impl Worker {
                 id: job.id,
                 owner: Some(self.owner.clone()),
                 error: error.clone(),
-                expires_at: self.retention.report_expiry(&job.tenant, chrono::Utc::now()),
+                keep_for: self.retention.reports_for(&job.tenant),
             },
         };
         let reason = failure.kind.label();

@@ -66,7 +66,7 @@ impl Transitions for FakeStore {
                 ("claim", ok)
             }
             StatusOp::Heartbeat { owner, .. } => ("heartbeat", held(&job, &owner) && !self.lose_lease.load(Ordering::SeqCst)),
-            StatusOp::Complete { owner, report_key, report_bytes, expires_at, .. } => {
+            StatusOp::Complete { owner, report_key, report_bytes, keep_for, .. } => {
                 if self.erased.load(Ordering::SeqCst) {
                     self.ops.lock().unwrap().push("complete");
                     return Ok(OpOutcome::Gone);
@@ -76,7 +76,7 @@ impl Transitions for FakeStore {
                     job.status = JobStatus::Done;
                     job.report_key = Some(report_key);
                     job.report_bytes = Some(report_bytes);
-                    job.expires_at = Some(expires_at);
+                    job.expires_at = Some(Utc::now() + chrono::Duration::from_std(keep_for).unwrap());
                     job.renders += 1;
                 }
                 ("complete", ok)

@@ -15,11 +15,9 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// When a report of `tenant`'s, finished at `finished`, expires.
-    pub fn report_expiry(&self, tenant: &str, finished: DateTime<Utc>) -> DateTime<Utc> {
-        let keep = self.tenant_reports.get(tenant).copied().unwrap_or(self.reports);
-        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-        finished.checked_add_signed(keep).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    /// How long a report of `tenant`'s is kept once its job finished.
+    pub fn reports_for(&self, tenant: &str) -> Duration {
+        self.tenant_reports.get(tenant).copied().unwrap_or(self.reports)
     }
 
     /// Jobs finished before this are deleted.
@@ -41,8 +39,8 @@ mod tests {
             tenant_reports: HashMap::from([("brief".to_string(), Duration::from_secs(5))]),
         };
         let t = Utc::now();
-        assert_eq!(r.report_expiry("brief", t), t + chrono::Duration::seconds(5));
-        assert_eq!(r.report_expiry("other", t), t + chrono::Duration::days(7));
+        assert_eq!(r.reports_for("brief"), Duration::from_secs(5));
+        assert_eq!(r.reports_for("other"), Duration::from_secs(7 * 86_400));
         assert_eq!(r.jobs_cutoff(t), t - chrono::Duration::days(30));
     }
 }

@@ -47,14 +47,14 @@ pub enum StatusOp {
     Claim { id: Uuid, owner: String, lease: Duration },
     /// Extend the lease of a job this owner is rendering.
     Heartbeat { id: Uuid, owner: String, lease: Duration },
-    /// processing → done, by the lease owner; the report is kept until `expires_at`.
-    Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, expires_at: DateTime<Utc> },
+    /// processing → done, by the lease owner; the report is kept for `keep_for`.
+    Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, keep_for: Duration },
     /// processing → queued after a transient failure, re-published after `delay`.
     Requeue { id: Uuid, owner: String, error: String, delay: Duration },
     /// processing → error, with a dead letter (and a DLQ message); the payload
-    /// is kept until `expires_at` so the job can be retried.
+    /// is kept for `keep_for` so the job can be retried.
     /// Without an owner it applies only to a job whose lease expired.
-    DeadLetter { id: Uuid, owner: Option<String>, error: String, expires_at: DateTime<Utc> },
+    DeadLetter { id: Uuid, owner: Option<String>, error: String, keep_for: Duration },
     /// processing (lease expired: its worker died) → queued, re-published now.
     /// `force` skips the lease check: at an embedded restart no other worker exists.
     Reclaim { id: Uuid, force: bool },

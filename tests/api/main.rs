@@ -3,9 +3,13 @@
 #[path = "../common/mod.rs"]
 mod helpers;
 
+mod auth;
 mod cli;
 mod failures;
 mod idempotency;
+mod limits;
+mod memory;
 mod lifecycle;
 mod restart;
+mod retention;
 mod validation;

@@ -39,6 +39,7 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     s.worker.shutdown_deadline = Duration::from_millis(500);
     s.queue.relay_interval = Duration::from_millis(50);
     s.worker.scratch_dir = data_dir.join("scratch").display().to_string();
+    s.auth.cache_ttl = Duration::from_millis(200);
     s
 }
 
@@ -177,6 +178,79 @@ impl TestApp {
 
     pub async fn stop(&self) -> reportd::actors::DrainReport {
         self.handle.stop().await
+    }
+}
+
+/// `reportd keys create` against this app's database (the CLI, as an operator
+/// would run it while the API runs); returns the key it printed last.
+pub fn create_key(env: &[(String, String)], tenant: &str, role: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reportd"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["keys", "create", "--tenant", tenant, "--role", role])
+        .output()
+        .expect("reportd keys create");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_string();
+    assert!(key.starts_with("rpd_") && !key.contains(' '), "the key alone on the last line: {stdout}");
+    key
+}
+
+/// A client that sends `Authorization: Bearer KEY`.
+pub fn keyed_client(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(2))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A test app seen through one caller's key.
+pub struct As<'a> {
+    pub app: &'a TestApp,
+    pub client: reqwest::Client,
+}
+
+impl As<'_> {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.app.url(path)).send().await.unwrap()
+    }
+
+    pub async fn submit(&self, body: &Value) -> String {
+        let r = self.client.post(self.app.url("/generate")).json(body).send().await.unwrap();
+        assert_eq!(r.status(), 202, "{:?}", r.text().await);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn wait_until_done(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s: Value = self.get(&format!("/status/{id}")).await.json().await.unwrap();
+            if s["status"] == "done" {
+                return s;
+            }
+            assert!(s["status"] != "error" && Instant::now() < deadline, "job {id}: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl TestApp {
+    /// The environment a `reportd` command needs to use this app's database.
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("REPORTD__DATA_DIR".into(), self.data_dir.display().to_string()),
+        ]
+    }
+
+    /// This app as the holder of `key` sees it.
+    pub fn as_key(&self, key: &str) -> As<'_> {
+        As { app: self, client: keyed_client(key) }
     }
 }
 

@@ -68,13 +68,13 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
         StatusOp::Heartbeat { id, owner, lease } => {
             transition(txn, id, now, held_by(owner), |u| u.col_expr(C::LeaseUntil, Expr::value(later(now, lease)))).await?
         }
-        StatusOp::Complete { id, owner, report_key, report_bytes, expires_at } => {
+        StatusOp::Complete { id, owner, report_key, report_bytes, keep_for } => {
             let done = transition(txn, id, now, held_by(owner), |u| {
                 clear_lease(u)
                     .col_expr(C::Status, status(JobStatus::Done))
                     .col_expr(C::ReportKey, Expr::value(Some(report_key)))
                     .col_expr(C::ReportBytes, Expr::value(Some(report_bytes)))
-                    .col_expr(C::ExpiresAt, Expr::value(Some(expires_at)))
+                    .col_expr(C::ExpiresAt, Expr::value(Some(later(now, keep_for))))
                     .col_expr(C::Renders, Expr::col(C::Renders).add(1))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
@@ -106,7 +106,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             }
             job
         }
-        StatusOp::DeadLetter { id, owner, error, expires_at } => {
+        StatusOp::DeadLetter { id, owner, error, keep_for } => {
             let guard = match owner {
                 Some(owner) => held_by(owner),
                 None => Condition::all().add(is(JobStatus::Processing)).add(C::LeaseUntil.lt(now)),
@@ -116,7 +116,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
                     .col_expr(C::Status, status(JobStatus::Error))
                     .col_expr(C::Error, Expr::value(Some(error.clone())))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
-                    .col_expr(C::ExpiresAt, Expr::value(Some(expires_at)))
+                    .col_expr(C::ExpiresAt, Expr::value(Some(later(now, keep_for))))
             })
             .await?;
             if let Some(job) = &job {
