@@ -8,3 +8,4 @@ mod lifecycle;
 mod poison;
 mod redis_outage;
 mod scale;
+mod tenancy;
