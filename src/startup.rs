@@ -32,6 +32,16 @@ use crate::store::sea::SeaStore;
 use crate::store::{JobStore, KeyStore};
 use crate::telemetry;
 
+/// Every TLS client of the process (PostgreSQL, Redis, S3, GCS) uses rustls
+/// with ring; it is chosen once, before the first connection.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means a provider was installed already (an embedding program): keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The database's two ports: jobs, and API keys.
 #[derive(Clone)]
 pub struct Stores {
@@ -41,6 +51,7 @@ pub struct Stores {
 
 /// Connects the job store and applies migrations (also `reportd migrate`).
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
+    install_tls_provider();
     if settings.is_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data_dir {}", settings.data_dir.display()))?;
@@ -58,12 +69,19 @@ pub(crate) fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>>
     Ok(match c.backend {
         CacheBackend::Memory => Arc::new(MemoryCache::new(c.capacity, c.ttl)),
         CacheBackend::Redis => {
-            Arc::new(RedisCache::new(&c.redis_url, &c.key_prefix, c.ttl, c.timeout, c.retry_after).context("cache.redis_url")?)
+            let ca = match c.tls_ca_file.as_str() {
+                "" => None,
+                path => Some(std::fs::read(path).with_context(|| format!("reading cache.tls_ca_file {path}"))?),
+            };
+            Arc::new(
+                RedisCache::new(&c.redis_url, ca, &c.key_prefix, c.ttl, c.timeout, c.retry_after).context("cache.redis_url")?,
+            )
         }
     })
 }
 
 pub async fn storage(settings: &Settings) -> anyhow::Result<Arc<dyn Storage>> {
+    install_tls_provider();
     Ok(Arc::new(ObjectStorage::from_settings(settings).await.context("object storage (storage.*)")?))
 }
 

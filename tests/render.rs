@@ -5,7 +5,7 @@ use std::io::Read;
 use calamine::{Data, Reader, Xlsx};
 use reportd::job::validate::{Limits, Request, parse_json};
 use reportd::job::{PayloadHeader, PayloadWriter};
-use reportd::render::{PdfBackendKind, RenderOptions, RenderStats, render};
+use reportd::render::{RenderOptions, RenderStats, render};
 use serde_json::{Value, json};
 
 fn payload(body: &Value) -> (PayloadHeader, Vec<u8>) {
@@ -117,9 +117,11 @@ fn long_text_is_clipped_inside_its_cell() {
     assert!(text.matches("palavra").count() < 200);
 }
 
+/// printpdf is a cargo feature (the bench crate, and so `cargo test --workspace`, turns it on).
+#[cfg(feature = "printpdf")]
 #[test]
 fn the_printpdf_backend_renders_the_same_layout() {
-    let opts = RenderOptions { pdf_backend: PdfBackendKind::Printpdf, ..Default::default() };
+    let opts = RenderOptions { pdf_backend: reportd::render::PdfBackendKind::Printpdf, ..Default::default() };
     let (stats, bytes) = render_to_bytes(&table("pdf", 100), &opts);
     let pages = pdf_pages(&bytes);
     assert_eq!(pages.len() as u64, stats.parts);

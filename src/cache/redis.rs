@@ -30,8 +30,20 @@ pub(crate) struct RedisCache {
 }
 
 impl RedisCache {
-    pub(crate) fn new(url: &str, prefix: &str, ttl: Duration, timeout: Duration, retry_after: Duration) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(|e| CacheError(format!("invalid cache.redis_url: {e}")))?;
+    /// `ca`: the PEM of the CA that signed the server's certificate (`rediss://`).
+    pub(crate) fn new(
+        url: &str,
+        ca: Option<Vec<u8>>,
+        prefix: &str,
+        ttl: Duration,
+        timeout: Duration,
+        retry_after: Duration,
+    ) -> Result<Self, CacheError> {
+        let client = match ca {
+            Some(root_cert) => redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) }),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| CacheError(format!("invalid cache.redis_url: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("redis-io")

@@ -165,6 +165,9 @@ impl Settings {
         if self.storage.backend != StorageBackend::Local && self.storage.bucket.is_empty() {
             return bad("storage.bucket", "must be set for S3 and GCS");
         }
+        if !self.render.pdf_backend.is_built() {
+            return bad("render.pdf_backend", "names a backend this build leaves out: build with `--features printpdf`");
+        }
         if !(1..=RenderOptions::MAX_ROWS_PER_SHEET).contains(&self.render.xlsx_rows_per_sheet) {
             return bad("render.xlsx_rows_per_sheet", "must be between 1 and 1048575");
         }

@@ -68,6 +68,9 @@ pub struct CacheSettings {
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     pub key_prefix: String,
+    /// PEM file of the CA that signed the Redis server's certificate
+    /// (`rediss://` URLs); empty means the system's trust store.
+    pub tls_ca_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +105,9 @@ pub struct StorageSettings {
     pub signing_key: String,
     /// Prefix of every key this service writes, so buckets can be shared.
     pub prefix: String,
+    /// PEM bundle of CAs to trust for an HTTPS endpoint (a private S3); empty
+    /// means the system's trust store alone.
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,6 +319,7 @@ impl Default for CacheSettings {
             timeout: Duration::from_millis(250),
             retry_after: Duration::from_secs(2),
             key_prefix: "reportd:status:".into(),
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -333,6 +340,7 @@ impl Default for StorageSettings {
             link_ttl: Duration::from_secs(3600),
             signing_key: String::new(),
             prefix: String::new(),
+            ca_file: String::new(),
         }
     }
 }

@@ -41,6 +41,16 @@ impl RenderOptions {
     pub const MAX_ROWS_PER_SHEET: u32 = 1_048_575;
 }
 
+impl PdfBackendKind {
+    /// Whether this build can render with it (printpdf is a cargo feature).
+    pub fn is_built(self) -> bool {
+        match self {
+            PdfBackendKind::PdfWriter => true,
+            PdfBackendKind::Printpdf => cfg!(feature = "printpdf"),
+        }
+    }
+}
+
 impl Default for RenderOptions {
     fn default() -> Self {
         Self { xlsx_rows_per_sheet: Self::MAX_ROWS_PER_SHEET, pdf_backend: PdfBackendKind::PdfWriter }

@@ -12,7 +12,7 @@ use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{Attribute, Attributes, Certificate, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -43,7 +43,13 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 impl ObjectStorage {
     pub(crate) async fn from_settings(settings: &Settings) -> Result<Self, StorageError> {
         let s = &settings.storage;
-        let client = ClientOptions::new().with_timeout(Duration::from_secs(60)).with_connect_timeout(Duration::from_secs(5));
+        let mut client = ClientOptions::new().with_timeout(Duration::from_secs(60)).with_connect_timeout(Duration::from_secs(5));
+        if !s.ca_file.is_empty() {
+            let pem = tokio::fs::read(&s.ca_file).await?;
+            for cert in Certificate::from_pem_bundle(&pem).map_err(|e| StorageError::Config(Box::new(e)))? {
+                client = client.with_root_certificate(cert);
+            }
+        }
         // Short internal retries: longer outages belong to the job's own backoff.
         let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() };
         let (store, signer): (Arc<dyn ObjectStore>, LinkSigner) = match s.backend {

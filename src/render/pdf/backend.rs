@@ -8,6 +8,10 @@ pub enum PdfError {
     Io(#[from] std::io::Error),
     #[error("PDF font: {0}")]
     Font(String),
+    /// A backend this build was made without (a cargo feature).
+    #[error("this build has no {0} PDF backend")]
+    #[cfg_attr(feature = "printpdf", allow(dead_code))]
+    Unavailable(&'static str),
 }
 
 /// Coordinates are PDF points with the origin at the bottom left.

@@ -3,6 +3,7 @@
 mod backend;
 pub mod font;
 pub(crate) mod layout;
+#[cfg(feature = "printpdf")]
 mod printpdf_backend;
 mod writer;
 
@@ -31,7 +32,10 @@ pub(crate) fn render<R: Read>(
 ) -> Result<RenderStats, RenderError> {
     let backend: Box<dyn PdfBackend> = match opts.pdf_backend {
         PdfBackendKind::PdfWriter => Box::new(writer::PdfWriterBackend::create(output)?),
+        #[cfg(feature = "printpdf")]
         PdfBackendKind::Printpdf => Box::new(printpdf_backend::PrintpdfBackend::new(output)),
+        #[cfg(not(feature = "printpdf"))]
+        PdfBackendKind::Printpdf => return Err(PdfError::Unavailable("printpdf").into()),
     };
     let pages: Vec<Page> = header.sheets.iter().map(|s| orientation(&s.columns)).collect();
     let total: u64 = header
