@@ -21,7 +21,7 @@ use crate::cache::redis::RedisCache;
 use crate::config::{AuthMode, CacheBackend, QueueBackend, Settings, parse_static_key};
 use crate::faults::Faults;
 use crate::http::error::ApiError;
-use crate::http::{self, AppState, Auth, BodyLimits, TenantLimits};
+use crate::http::{self, AppState, Auth, Backend, BodyLimits, TenantLimits};
 use crate::job::validate::Limits;
 use crate::queue::kafka::{KafkaDeadLetters, KafkaInspector, KafkaPublisher, KafkaSource};
 use crate::queue::local::{LocalQueue, StoreDeadLetters};
@@ -212,6 +212,8 @@ impl Application {
             max_attempts: settings.retry.max_attempts,
             scratch: settings.scratch_dir(),
             metrics,
+            // An API needs its database; a worker its database and its queue.
+            needs: if roles.worker { vec![Backend::Database, Backend::Queue] } else { vec![Backend::Database] },
         });
         let api = roles.api;
         let mut server = HttpServer::new(move || {

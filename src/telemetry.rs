@@ -41,6 +41,7 @@ pub(crate) const POISON_MESSAGES: &str = "reportd_poison_messages_total";
 pub(crate) const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
 pub(crate) const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
 pub(crate) const STORE_RETRIES: &str = "reportd_store_retries_total";
+pub(crate) const BACKEND_UP: &str = "reportd_backend_up";
 pub(crate) const RETENTION_DELETIONS: &str = "reportd_retention_deletions_total";
 
 /// Installs the global Prometheus recorder once per process (tests build many apps).
@@ -101,6 +102,7 @@ fn describe() {
     describe_counter!(SHUTDOWN_DRAINS, "Jobs at shutdown, by outcome (finished, abandoned)");
     describe_counter!(KAFKA_COMMITS, "Kafka offset commits, by result");
     describe_counter!(STORE_RETRIES, "Job-store writes retried after a connection failure");
+    describe_gauge!(BACKEND_UP, "1 when the backend answered the last readiness check, by backend");
     describe_counter!(RETENTION_DELETIONS, "Deletions by the janitor, by what (files of expired reports, job rows)");
 }
 

@@ -1,6 +1,7 @@
 //! Tenants, API keys and retention: `api_keys` (only a hash of each key is
 //! stored), and on `jobs` when the stored report expires, when the job was
-//! erased, and the report's size. Jobs from before tenants existed belong to
+//! erased, the report's size, and the id of the request that submitted it
+//! (carried into the workers' logs). Jobs from before tenants existed belong to
 //! the `default` tenant, which is where the open (keyless) mode puts them.
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -28,6 +29,7 @@ enum Jobs {
     ExpiresAt,
     ErasedAt,
     ReportBytes,
+    RequestId,
 }
 
 #[async_trait::async_trait]
@@ -52,6 +54,7 @@ impl MigrationTrait for Migration {
             timestamp_with_time_zone_null(Jobs::ExpiresAt),
             timestamp_with_time_zone_null(Jobs::ErasedAt),
             big_integer_null(Jobs::ReportBytes),
+            string_null(Jobs::RequestId),
         ] {
             manager.alter_table(Table::alter().table(Jobs::Table).add_column(column).to_owned()).await?;
         }
@@ -76,7 +79,7 @@ impl MigrationTrait for Migration {
         for name in ["jobs_expires_at", "jobs_tenant_status", "jobs_tenant_id"] {
             manager.drop_index(Index::drop().name(name).table(Jobs::Table).to_owned()).await?;
         }
-        for column in [Jobs::ReportBytes, Jobs::ErasedAt, Jobs::ExpiresAt] {
+        for column in [Jobs::RequestId, Jobs::ReportBytes, Jobs::ErasedAt, Jobs::ExpiresAt] {
             manager.alter_table(Table::alter().table(Jobs::Table).drop_column(column).to_owned()).await?;
         }
         manager.drop_table(Table::drop().table(ApiKeys::Table).to_owned()).await

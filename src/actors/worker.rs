@@ -97,7 +97,8 @@ impl Worker {
                 return Outcome::Poison(e.to_string());
             }
         };
-        let span = tracing::info_span!("job", job_id = %msg.id, attempt = msg.attempt);
+        let request_id = msg.request_id.as_deref().unwrap_or("-");
+        let span = tracing::info_span!("job", job_id = %msg.id, attempt = msg.attempt, request_id);
         let gauge = metrics::gauge!(telemetry::IN_FLIGHT);
         gauge.increment(1.0);
         let outcome = self.process(msg).instrument(span).await;

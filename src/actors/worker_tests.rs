@@ -216,6 +216,7 @@ fn queued_job(max_attempts: i32) -> Job {
         expires_at: None,
         erased_at: None,
         report_bytes: None,
+        request_id: None,
     }
 }
 
@@ -252,7 +253,7 @@ fn harness(job: Job, how: Rendering) -> Harness {
         faults: Faults::default(),
         shutdown: CancellationToken::new(),
     };
-    let message = Bytes::from(JobMessage { id: job.id, attempt: 1, payload: job.payload_key.clone() }.to_json());
+    let message = Bytes::from(JobMessage { id: job.id, attempt: 1, payload: job.payload_key.clone(), request_id: None }.to_json());
     Harness { worker, store, storage, renderer, message, _scratch: scratch }
 }
 

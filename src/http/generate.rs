@@ -109,6 +109,7 @@ pub(crate) async fn generate(
         payload_key: payload_key.clone(),
         idempotency_key,
         request_hash,
+        request_id: super::request_id(),
     };
     let created = state.transitions.apply(StatusOp::Create(new)).await;
     let (job, existing) = match created {

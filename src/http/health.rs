@@ -1,15 +1,19 @@
-//! `GET /health` (the process is alive), `GET /ready` (every backend this
-//! process uses answers; otherwise 503 naming the one that does not, never
-//! its error text, which goes to the log) and `GET /metrics`.
+//! `GET /health` (the process is alive), `GET /ready` and `GET /metrics`.
+//! Readiness asks only for what the process cannot work without: an API its
+//! database, a worker its database and its queue. A cache, object storage or
+//! (for an API) broker that does not answer shows as "degraded" in the body
+//! and in `reportd_backend_up`, not as a 503 that would take every pod out of
+//! its Service while the service still works (status falls back to the
+//! database, submissions wait in the outbox). Error text goes to the log only.
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
-use super::AppState;
 use super::auth::Operator;
-use super::request_id;
+use super::{AppState, Backend, request_id};
+use crate::telemetry;
 
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
@@ -29,26 +33,33 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
         }
     }
     let results = [
-        ("database", check(state.store.ping()).await),
-        ("cache", check(state.cache.ping()).await),
-        ("storage", check(state.storage.ping()).await),
-        ("queue", check(state.publisher.ping()).await),
+        (Backend::Database, check(state.store.ping()).await),
+        (Backend::Cache, check(state.cache.ping()).await),
+        (Backend::Storage, check(state.storage.ping()).await),
+        (Backend::Queue, check(state.publisher.ping()).await),
     ];
     let mut checks = Map::new();
     let mut failing = Vec::new();
-    for (name, result) in &results {
+    for (backend, result) in &results {
+        let needed = state.needs.contains(backend);
         let verdict = match result {
             Ok(()) => "ok",
             Err(detail) => {
-                tracing::warn!(backend = name, %detail, "readiness check failed");
-                failing.push(*name);
-                "unavailable"
+                tracing::warn!(backend = backend.name(), needed, %detail, "readiness check failed");
+                if needed {
+                    failing.push(backend.name());
+                    "unavailable"
+                } else {
+                    "degraded"
+                }
             }
         };
-        checks.insert((*name).into(), Value::from(verdict));
+        metrics::gauge!(telemetry::BACKEND_UP, "backend" => backend.name()).set(if result.is_ok() { 1.0 } else { 0.0 });
+        checks.insert(backend.name().into(), Value::from(verdict));
     }
     if failing.is_empty() {
-        HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
+        let status = if checks.values().all(|v| v == "ok") { "ready" } else { "degraded" };
+        HttpResponse::Ok().json(json!({ "status": status, "checks": checks }))
     } else {
         HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(json!({
             "status": "not_ready",

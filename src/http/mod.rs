@@ -49,6 +49,28 @@ pub(crate) struct AppState {
     pub(crate) max_attempts: i32,
     pub(crate) scratch: PathBuf,
     pub(crate) metrics: PrometheusHandle,
+    /// The backends this process cannot work without (readiness).
+    pub(crate) needs: Vec<Backend>,
+}
+
+/// The backends a process may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Database,
+    Cache,
+    Storage,
+    Queue,
+}
+
+impl Backend {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Database => "database",
+            Backend::Cache => "cache",
+            Backend::Storage => "storage",
+            Backend::Queue => "queue",
+        }
+    }
 }
 
 /// How much, how fast and how many request bodies this process takes.

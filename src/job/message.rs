@@ -31,6 +31,9 @@ pub(crate) struct JobMessage {
     pub attempt: i32,
     /// Object-store key of the claim-check payload.
     pub payload: String,
+    /// The submission's request id, so the worker's log lines carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl JobMessage {

@@ -105,6 +105,8 @@ pub struct Job {
     pub erased_at: Option<DateTime<Utc>>,
     /// The report's size in bytes, once done.
     pub report_bytes: Option<i64>,
+    /// The `X-Request-Id` of the submission, carried into the workers' logs.
+    pub request_id: Option<String>,
 }
 
 impl Job {

@@ -80,6 +80,7 @@ mod tests {
             expires_at: None,
             erased_at: None,
             report_bytes: None,
+            request_id: None,
         }
     }
 

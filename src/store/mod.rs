@@ -32,6 +32,7 @@ pub struct NewJob {
     pub payload_key: String,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// A write to the job store. Each is a conditional transition, so a stale

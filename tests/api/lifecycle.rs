@@ -186,7 +186,8 @@ async fn the_queue_message_carries_a_reference_not_the_rows() {
         .unwrap();
     assert_eq!(messages.len(), 1);
     let value: serde_json::Value = serde_json::from_str(&messages[0].try_get::<String>("", "value").unwrap()).unwrap();
-    assert_eq!(value, json!({"id": id, "attempt": 1, "payload": job.payload_key}));
+    let request_id = job.request_id.clone().expect("the submission's request id is kept");
+    assert_eq!(value, json!({"id": id, "attempt": 1, "payload": job.payload_key, "request_id": request_id}));
     assert!(messages[0].try_get::<bool>("", "sent").unwrap(), "the relay published it");
 }
 

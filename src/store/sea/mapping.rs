@@ -39,6 +39,7 @@ impl TryFrom<job::Model> for Job {
             expires_at: m.expires_at,
             erased_at: m.erased_at,
             report_bytes: m.report_bytes,
+            request_id: m.request_id,
         })
     }
 }

@@ -26,7 +26,7 @@ pub(super) async fn enqueue(
     available_at: DateTime<Utc>,
     key: Option<String>,
 ) -> Result<(), StoreError> {
-    let msg = JobMessage { id: job.id, attempt: job.attempts + 1, payload: job.payload_key.clone() };
+    let msg = JobMessage { id: job.id, attempt: job.attempts + 1, payload: job.payload_key.clone(), request_id: job.request_id.clone() };
     let key = key.unwrap_or_else(|| job.id.to_string());
     insert_outbox(txn, job.id, Topic::Jobs, msg.to_json(), available_at, key).await
 }

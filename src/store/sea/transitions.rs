@@ -235,6 +235,7 @@ async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> R
         expires_at: Set(None),
         erased_at: Set(None),
         report_bytes: Set(None),
+        request_id: Set(new.request_id.clone()),
     };
     // A concurrent request with the same Idempotency-Key may win the insert;
     // the savepoint keeps the transaction usable so we can read its job.

@@ -29,6 +29,7 @@ pub(crate) struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub erased_at: Option<DateTimeUtc>,
     pub report_bytes: Option<i64>,
+    pub request_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
