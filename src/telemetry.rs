@@ -42,6 +42,8 @@ pub(crate) const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
 pub(crate) const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
 pub(crate) const STORE_RETRIES: &str = "reportd_store_retries_total";
 pub(crate) const BACKEND_UP: &str = "reportd_backend_up";
+pub(crate) const BUILD_INFO: &str = "reportd_build_info";
+pub(crate) const DIRECT_CLAIMS: &str = "reportd_direct_claims_total";
 pub(crate) const RETENTION_DELETIONS: &str = "reportd_retention_deletions_total";
 
 /// Installs the global Prometheus recorder once per process (tests build many apps).
@@ -61,9 +63,60 @@ pub(crate) fn metrics_handle() -> PrometheusHandle {
             // Another recorder may already be installed (an embedding program): keep ours local then.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            register_at_zero();
+            process().describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "commit" => option_env!("REPORTD_COMMIT").unwrap_or("unknown"))
+                .set(1.0);
             handle
         })
         .clone()
+}
+
+fn process() -> &'static metrics_process::Collector {
+    static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+    PROCESS.get_or_init(metrics_process::Collector::default)
+}
+
+/// The Prometheus text, with the process's own figures (CPU, memory, file
+/// descriptors, threads) read fresh.
+pub(crate) fn render(handle: &PrometheusHandle) -> String {
+    process().collect();
+    handle.render()
+}
+
+/// Counters start at zero with every label value they can take, so a rate or
+/// an alert works before the first failure happens.
+fn register_at_zero() {
+    use crate::job::{FailureKind, ReportFormat};
+    for format in [ReportFormat::Xlsx, ReportFormat::Pdf] {
+        let f = format.as_str();
+        metrics::counter!(JOBS_SUBMITTED, "format" => f).absolute(0);
+        metrics::counter!(JOBS_COMPLETED, "format" => f).absolute(0);
+        for kind in FailureKind::ALL {
+            metrics::counter!(JOBS_FAILED, "format" => f, "reason" => kind.label()).absolute(0);
+        }
+    }
+    for kind in FailureKind::ALL {
+        metrics::counter!(JOB_RETRIES, "reason" => kind.label()).absolute(0);
+    }
+    for reason in ["permanent", "exhausted"] {
+        metrics::counter!(DEAD_LETTERS, "reason" => reason).absolute(0);
+    }
+    for attempt in ["first", "retry"] {
+        metrics::counter!(CLAIMS, "attempt" => attempt).absolute(0);
+    }
+    for reason in ["overdue", "queue_lost", "stalled"] {
+        metrics::counter!(JOBS_REPUBLISHED, "reason" => reason).absolute(0);
+    }
+    for reason in ["stalled", "queue_down"] {
+        metrics::counter!(DIRECT_CLAIMS, "reason" => reason).absolute(0);
+    }
+    for what in ["files", "jobs"] {
+        metrics::counter!(RETENTION_DELETIONS, "what" => what).absolute(0);
+    }
+    for name in [DUPLICATE_RENDERS, LEASES_RECLAIMED, POISON_MESSAGES, STORE_RETRIES, OUTBOX_ERRORS] {
+        metrics::counter!(name).absolute(0);
+    }
 }
 
 fn describe() {
@@ -80,7 +133,7 @@ fn describe() {
     describe_histogram!(QUEUE_WAIT_SECONDS, "Time from submit to the first claim, by format");
     describe_histogram!(JOB_SECONDS, "Time from claim to done (download, render, upload), by format");
     describe_counter!(RENDER_ROWS, "Rows rendered, by format");
-    describe_gauge!(QUEUE_DEPTH, "Jobs waiting to be claimed (status queued)");
+    describe_gauge!(QUEUE_DEPTH, "Jobs waiting to be claimed (status queued); cluster-wide, exported by the sweeping process only (0 elsewhere), so sum() is right");
     describe_gauge!(JOBS_BY_STATUS, "Jobs in the store, by status");
     describe_gauge!(RENDER_BUSY, "Render actors currently rendering");
     describe_gauge!(IN_FLIGHT, "Jobs this process is working on");
@@ -102,6 +155,8 @@ fn describe() {
     describe_counter!(SHUTDOWN_DRAINS, "Jobs at shutdown, by outcome (finished, abandoned)");
     describe_counter!(KAFKA_COMMITS, "Kafka offset commits, by result");
     describe_counter!(STORE_RETRIES, "Job-store writes retried after a connection failure");
+    describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this process runs");
+    describe_counter!(DIRECT_CLAIMS, "Jobs a worker took straight from the job store because their queue message was stuck, by reason");
     describe_gauge!(BACKEND_UP, "1 when the backend answered the last readiness check, by backend");
     describe_counter!(RETENTION_DELETIONS, "Deletions by the janitor, by what (files of expired reports, job rows)");
 }

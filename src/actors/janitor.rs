@@ -2,7 +2,7 @@
 //! jobs whose owner deleted them (the API erases them at once; this catches
 //! what a crash left), reports and payloads past their `expires_at`, and the
 //! rows of jobs finished longer ago than `retention.jobs`. One process cleans
-//! at a time, under the sweeper's lock.
+//! at a time (a PostgreSQL advisory lock).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::StatusCache;
 use crate::job::{Job, Retention};
 use crate::storage::{Storage, erase_files};
-use crate::store::{JobStore, OpOutcome, StatusOp, Transitions};
+use crate::store::{Chore, JobStore, OpOutcome, StatusOp, Transitions};
 use crate::telemetry;
 
 const PAGE: u64 = 200;
@@ -70,7 +70,7 @@ impl Handler<StopJanitor> for Janitor {
 impl Janitor {
     async fn run(self) {
         loop {
-            if let Ok(Some(guard)) = self.store.try_sweep_lock().await {
+            if let Ok(Some(guard)) = self.store.try_lock(Chore::Clean).await {
                 self.clean().await;
                 guard.release().await;
             }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SweeperSettings;
 use crate::job::{Job, JobStatus, Retention};
 use crate::queue::{MessageState, Position, QueueInspector};
-use crate::store::{JobStore, OpOutcome, StatusOp, Transitions};
+use crate::store::{Chore, JobStore, OpOutcome, StatusOp, Transitions};
 use crate::telemetry;
 
 /// Why a queued job's message is published again; the label is a metric label.
@@ -116,8 +116,13 @@ impl Sweeper {
             self.recover_all().await;
         }
         loop {
-            self.sweep().await;
-            refresh_gauges(&self.store).await;
+            // Cluster-wide figures come from one process, the one that swept;
+            // the others report zero, so a sum over processes is right.
+            if self.sweep().await {
+                refresh_gauges(&self.store).await;
+            } else {
+                zero_gauges();
+            }
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(self.interval) => {}
@@ -154,13 +159,14 @@ impl Sweeper {
         }
     }
 
-    async fn sweep(&self) {
-        let guard = match self.store.try_sweep_lock().await {
+    /// One sweep, if this process holds the sweeper lock (then `true`).
+    async fn sweep(&self) -> bool {
+        let guard = match self.store.try_lock(Chore::Sweep).await {
             Ok(Some(g)) => g,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) => {
                 tracing::debug!(error = %e, "sweeper: job store unavailable");
-                return;
+                return false;
             }
         };
         let now = Utc::now();
@@ -196,6 +202,7 @@ impl Sweeper {
             }
         }
         guard.release().await;
+        true
     }
 }
 
@@ -237,6 +244,15 @@ async fn lost_messages(
             None => overdue(&j).then_some((j, LostMessage::Overdue)),
         })
         .collect()
+}
+
+fn zero_gauges() {
+    for gauge in [telemetry::QUEUE_DEPTH, telemetry::DLQ_SIZE, telemetry::OUTBOX_LAG_SECONDS, telemetry::OUTBOX_PENDING] {
+        metrics::gauge!(gauge).set(0.0);
+    }
+    for status in JobStatus::ALL {
+        metrics::gauge!(telemetry::JOBS_BY_STATUS, "status" => status.as_str()).set(0.0);
+    }
 }
 
 async fn refresh_gauges(store: &Arc<dyn JobStore>) {

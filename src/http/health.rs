@@ -71,7 +71,7 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// On worker processes (no API): open to scrapes on the process's port.
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(telemetry::render(&state.metrics))
 }
 
 /// On the API: an operator's key (when authentication is on).

@@ -20,7 +20,6 @@ pub(crate) enum FailureKind {
 }
 
 impl FailureKind {
-    #[cfg(test)]
     pub(crate) const ALL: [FailureKind; 6] =
         [FailureKind::Payload, FailureKind::Storage, FailureKind::Render, FailureKind::Panic, FailureKind::Injected, FailureKind::Lost];
 

@@ -133,7 +133,16 @@ pub struct StatusCounts {
     pub error: u64,
 }
 
-/// Held while the sweeper runs, so only one process sweeps at a time.
+/// The cluster-wide chores that one process at a time does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chore {
+    /// Bringing back lost jobs, and the cluster-wide gauges.
+    Sweep,
+    /// Deleting what retention and deletions say must go.
+    Clean,
+}
+
+/// Held while a process does a chore, so only one does it at a time.
 #[async_trait]
 pub trait SweepGuard: Send {
     async fn release(self: Box<Self>);
@@ -182,8 +191,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes sent outbox rows older than `age`.
     async fn prune_outbox(&self, age: Duration) -> Result<u64, StoreError>;
 
-    /// `None` when another process holds the sweeper lock.
-    async fn try_sweep_lock(&self) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;
+    /// `None` when another process is doing `chore`.
+    async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 }

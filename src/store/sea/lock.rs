@@ -1,14 +1,15 @@
-//! PostgreSQL advisory locks: one sweeper at a time, one migrator at a time.
+//! PostgreSQL advisory locks: one sweeper, one cleaner and one migrator at a time.
 //! SQLite means one process, so its guard is free.
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
 
 use super::classify;
-use crate::store::{StoreError, SweepGuard};
+use crate::store::{Chore, StoreError, SweepGuard};
 
 /// Arbitrary, fixed keys of the advisory locks.
 const SWEEP_LOCK_KEY: i64 = 0x7265_706f_7274;
 const MIGRATE_LOCK_KEY: i64 = 0x7265_706f_7275;
+const CLEAN_LOCK_KEY: i64 = 0x7265_706f_7276;
 
 struct PgSweepGuard(DatabaseTransaction);
 struct NoSweepGuard;
@@ -26,7 +27,11 @@ impl SweepGuard for NoSweepGuard {
     async fn release(self: Box<Self>) {}
 }
 
-pub(super) async fn try_sweep_lock(db: &DatabaseConnection) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {
+pub(super) async fn try_lock(db: &DatabaseConnection, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {
+    let key = match chore {
+        Chore::Sweep => SWEEP_LOCK_KEY,
+        Chore::Clean => CLEAN_LOCK_KEY,
+    };
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(Some(Box::new(NoSweepGuard)));
     }
@@ -37,7 +42,7 @@ pub(super) async fn try_sweep_lock(db: &DatabaseConnection) -> Result<Option<Box
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_try_advisory_xact_lock($1) AS locked",
-            [SWEEP_LOCK_KEY.into()],
+            [key.into()],
         ))
         .await
         .map_err(classify)?;

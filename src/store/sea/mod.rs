@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::job::{ApiKey, DeadLetter, Job};
 use crate::store::{
-    JobFilter, JobPage, JobStore, KeyStore, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError, SweepGuard,
+    Chore, JobFilter, JobPage, JobStore, KeyStore, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError, SweepGuard,
 };
 
 pub(crate) struct SeaStore {
@@ -195,8 +195,8 @@ impl JobStore for SeaStore {
         outbox::prune(&self.db, age).await
     }
 
-    async fn try_sweep_lock(&self) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {
-        lock::try_sweep_lock(&self.db).await
+    async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {
+        lock::try_lock(&self.db, chore).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
