@@ -84,7 +84,7 @@ const COMMANDS: &[&str] = &["serve", "api", "worker", "migrate", "dlq", "keys", 
 /// Settings the manifests set that the code does not have yet: loading them is
 /// tried, and while Settings rejects them as unknown the test says so and goes on.
 /// Remove an entry once src/config.rs has the setting.
-const AWAITING_CODE: &[(&str, &str)] = &[("REPORTD__QUEUE__INSTANCE_ID", "instance_id")];
+const AWAITING_CODE: &[(&str, &str)] = &[];
 
 /// Loads Settings from `config` (if any) and these variables, nothing else from the environment.
 fn load_settings(config: Option<&Path>, vars: &[(String, String)], what: &str) -> Settings {

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Outcome, Worker};
 use super::{Drain, DrainReport};
-use crate::job::{DeadLetterMessage, Topic};
+use crate::job::{DeadLetterMessage, JobMessage, Topic};
+use crate::telemetry;
 use crate::queue::{Delivery, JobSource, Publisher};
 
 pub(crate) struct SourceActor {
@@ -77,6 +78,38 @@ impl Actor for SourceActor {
 }
 
 impl Supervised for SourceActor {}
+
+/// Jobs the sweeper found stuck (their queue message does not reach a worker):
+/// run them through the worker here, in the free slots; the claim keeps each
+/// to one render even if its message turns up too. Answers how many started.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub(crate) struct ClaimDirectly(pub(crate) Vec<(JobMessage, &'static str)>);
+
+impl Handler<ClaimDirectly> for SourceActor {
+    type Result = usize;
+
+    fn handle(&mut self, msg: ClaimDirectly, _: &mut Self::Context) -> usize {
+        if self.stop.is_cancelled() {
+            return 0;
+        }
+        let mut started = 0;
+        for (job, why) in msg.0 {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else { break };
+            metrics::counter!(telemetry::DIRECT_CLAIMS, "reason" => why).increment(1);
+            tracing::warn!(job_id = %job.id, why, "claiming a job straight from the job store: its queue message is stuck");
+            let worker = self.worker.clone();
+            let raw = job.to_json();
+            actix_rt::spawn(async move {
+                // Nothing to acknowledge: this is not a delivery.
+                let _ = worker.handle(raw.as_bytes()).await;
+                drop(permit);
+            });
+            started += 1;
+        }
+        started
+    }
+}
 
 /// Copies an undecodable message to the dead-letter topic, retrying until the
 /// queue takes it; only then may it be acknowledged.

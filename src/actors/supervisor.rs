@@ -103,12 +103,14 @@ impl ReportdSupervisor {
             });
             let in_flight = settings.pools.in_flight;
             let storage = worker.storage.clone();
-            source_addr = Some(actix::Supervisor::start(move |_| SourceActor::new(source, publisher, worker, in_flight)));
+            let addr = actix::Supervisor::start(move |_| SourceActor::new(source, publisher, worker, in_flight));
+            let direct = inspector.is_some().then(|| addr.clone().recipient());
+            source_addr = Some(addr);
             let s = settings.sweeper.clone();
             let the_janitor = Janitor::new(store.clone(), transitions.clone(), storage, cache, retention.clone(), s.interval);
             janitor = Some(actix::Supervisor::start(move |_| the_janitor));
             sweeper = Some(actix::Supervisor::start(move |_| {
-                Sweeper::new(store, transitions, inspector, retention, &s, recover_at_start)
+                Sweeper::new(store, transitions, inspector, direct, retention, &s, recover_at_start)
             }));
         }
         ReportdSupervisor {

@@ -10,35 +10,43 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SweeperSettings;
-use crate::job::{Job, JobStatus, Retention};
+use std::collections::HashMap;
+
+use super::source::ClaimDirectly;
+use crate::job::{Job, JobMessage, JobStatus, Retention};
 use crate::queue::{MessageState, Position, QueueInspector};
 use crate::store::{Chore, JobStore, OpOutcome, StatusOp, Transitions};
 use crate::telemetry;
 
-/// Why a queued job's message is published again; the label is a metric label.
+/// What becomes of a queued job whose message is not reaching a worker; the
+/// labels are metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LostMessage {
-    /// Queued longer than `requeue_after` with no word from the queue.
+enum Rescue {
+    /// Queued longer than `requeue_after` with no word from the queue: publish again.
     Overdue,
-    /// The broker no longer has it, or the group committed past it.
+    /// The broker no longer has it, or the group committed past it: publish again.
     Gone,
-    /// Waiting in a partition that has not moved for `lost_after`.
+    /// Waiting in a partition that has not moved for `lost_after` (its consumer
+    /// may be dead while the broker still counts it as a member): a worker
+    /// here claims it straight from the job store.
     Stalled,
+    /// The queue has not taken or delivered it for `lost_after` (the broker is
+    /// down or unreachable): claimed straight from the job store too.
+    QueueDown,
 }
 
-impl LostMessage {
+impl Rescue {
     fn label(self) -> &'static str {
         match self {
-            LostMessage::Overdue => "overdue",
-            LostMessage::Gone => "queue_lost",
-            LostMessage::Stalled => "stalled",
+            Rescue::Overdue => "overdue",
+            Rescue::Gone => "queue_lost",
+            Rescue::Stalled => "stalled",
+            Rescue::QueueDown => "queue_down",
         }
     }
 
-    /// A stalled partition may belong to a dead member the broker still
-    /// counts: a new key sends the message to another partition.
-    fn rekey(self) -> bool {
-        self == LostMessage::Stalled
+    fn claims_directly(self) -> bool {
+        matches!(self, Rescue::Stalled | Rescue::QueueDown)
     }
 }
 
@@ -48,6 +56,8 @@ pub(crate) struct Sweeper {
     status: Arc<dyn Transitions>,
     /// Kafka: asks the broker whether a queued job's message is still there.
     inspector: Option<Arc<dyn QueueInspector>>,
+    /// This process's source, which takes stuck jobs straight from the store.
+    direct: Option<Recipient<ClaimDirectly>>,
     retention: Retention,
     interval: Duration,
     lost_after: Duration,
@@ -62,6 +72,7 @@ impl Sweeper {
         store: Arc<dyn JobStore>,
         status: Arc<dyn Transitions>,
         inspector: Option<Arc<dyn QueueInspector>>,
+        direct: Option<Recipient<ClaimDirectly>>,
         retention: Retention,
         settings: &SweeperSettings,
         recover_at_start: bool,
@@ -70,6 +81,7 @@ impl Sweeper {
             store,
             status,
             inspector,
+            direct,
             retention,
             interval: settings.interval,
             lost_after: settings.lost_after,
@@ -147,7 +159,7 @@ impl Sweeper {
             for job in &jobs {
                 let op = match job.status {
                     JobStatus::Processing => StatusOp::Reclaim { id: job.id, force: true },
-                    _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO, rekey: false },
+                    _ => StatusOp::Republish { id: job.id, older_than: Duration::ZERO },
                 };
                 if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(op).await {
                     recovered += 1;
@@ -188,62 +200,95 @@ impl Sweeper {
                 }
             }
         }
-        let threshold = if self.inspector.is_some() { self.lost_after.min(self.requeue_after) } else { self.requeue_after };
-        let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
-        if let Ok(stale) = self.store.stale_queued(before, PAGE).await
-            && !stale.is_empty()
-        {
-            for (job, why) in lost_messages(&self.store, self.inspector.as_deref(), stale, self.requeue_after).await {
-                let op = StatusOp::Republish { id: job.id, older_than: threshold, rekey: why.rekey() };
-                if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(op).await {
-                    metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why.label()).increment(1);
-                    tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
-                }
-            }
-        }
+        self.rescue_stuck(now).await;
         guard.release().await;
         true
     }
 }
 
-/// Of the jobs queued a while, those whose message will not reach a worker:
-/// per the broker when it can tell, else those queued longer than `requeue_after`.
-async fn lost_messages(
-    store: &Arc<dyn JobStore>,
-    inspector: Option<&dyn QueueInspector>,
-    stale: Vec<Job>,
-    requeue_after: Duration,
-) -> Vec<(Job, LostMessage)> {
-    let cutoff = Utc::now() - chrono::Duration::from_std(requeue_after).unwrap_or(chrono::Duration::minutes(5));
-    let overdue = |j: &Job| j.updated_at < cutoff;
-    let Some(inspector) = inspector else {
-        return stale.into_iter().filter(overdue).map(|j| (j, LostMessage::Overdue)).collect();
-    };
-    let ids: Vec<_> = stale.iter().map(|j| j.id).collect();
-    let positions: std::collections::HashMap<_, _> = store.last_positions(&ids).await.unwrap_or_default().into_iter().collect();
-    let known: Vec<Position> = stale
-        .iter()
-        .filter_map(|j| positions.get(&j.id).map(|&(partition, offset)| Position { partition, offset }))
-        .collect();
-    let verdicts = match inspector.check(&known).await {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::debug!(error = %e, "sweeper: could not ask the queue; using the age rule");
-            return stale.into_iter().filter(overdue).map(|j| (j, LostMessage::Overdue)).collect();
+impl Sweeper {
+    /// Jobs queued for a while whose message is not reaching a worker are
+    /// published again, or claimed straight from the store by this process.
+    async fn rescue_stuck(&self, now: chrono::DateTime<Utc>) {
+        let threshold = if self.inspector.is_some() { self.lost_after.min(self.requeue_after) } else { self.requeue_after };
+        let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
+        let stuck = match &self.inspector {
+            Some(_) => self.store.stuck_queued(before, PAGE).await,
+            None => self.store.stale_queued(before, PAGE).await,
+        };
+        let Ok(stuck) = stuck else { return };
+        if stuck.is_empty() {
+            return;
         }
-    };
-    let verdict: std::collections::HashMap<Position, MessageState> = known.iter().copied().zip(verdicts).collect();
-    stale
-        .into_iter()
-        .filter_map(|j| match positions.get(&j.id) {
-            Some(&(partition, offset)) => match verdict.get(&Position { partition, offset }) {
-                Some(MessageState::Gone) => Some((j, LostMessage::Gone)),
-                Some(MessageState::Stalled) => Some((j, LostMessage::Stalled)),
-                _ => None,
-            },
-            None => overdue(&j).then_some((j, LostMessage::Overdue)),
-        })
-        .collect()
+        let mut direct = Vec::new();
+        for (job, why) in self.rescues(stuck).await {
+            if why.claims_directly() {
+                direct.push((job, why));
+                continue;
+            }
+            if let Ok(OpOutcome::Updated(Some(_))) = self.status.apply(StatusOp::Republish { id: job.id, older_than: threshold }).await {
+                metrics::counter!(telemetry::JOBS_REPUBLISHED, "reason" => why.label()).increment(1);
+                tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
+            }
+        }
+        if let (Some(source), false) = (&self.direct, direct.is_empty()) {
+            let jobs: Vec<(JobMessage, &'static str)> = direct
+                .iter()
+                .map(|(job, why)| {
+                    let msg = JobMessage {
+                        id: job.id,
+                        attempt: job.attempts + 1,
+                        payload: job.payload_key.clone(),
+                        request_id: job.request_id.clone(),
+                    };
+                    (msg, why.label())
+                })
+                .collect();
+            match source.send(ClaimDirectly(jobs)).await {
+                Ok(started) if started > 0 => tracing::warn!(
+                    jobs = started,
+                    waiting = direct.len(),
+                    "claiming queued jobs straight from the job store: their queue messages are not reaching a worker"
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// Of the jobs queued a while, what to do for each: per the broker when it
+    /// can tell, else by age.
+    async fn rescues(&self, stuck: Vec<Job>) -> Vec<(Job, Rescue)> {
+        let cutoff = Utc::now() - chrono::Duration::from_std(self.requeue_after).unwrap_or(chrono::Duration::minutes(5));
+        let Some(inspector) = &self.inspector else {
+            return stuck.into_iter().filter(|j| j.updated_at < cutoff).map(|j| (j, Rescue::Overdue)).collect();
+        };
+        let ids: Vec<_> = stuck.iter().map(|j| j.id).collect();
+        let positions: HashMap<_, _> = self.store.last_positions(&ids).await.unwrap_or_default().into_iter().collect();
+        let known: Vec<Position> = stuck
+            .iter()
+            .filter_map(|j| positions.get(&j.id).map(|&(partition, offset)| Position { partition, offset }))
+            .collect();
+        let verdicts = match inspector.check(&known).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "sweeper: the queue does not answer");
+                return stuck.into_iter().map(|j| (j, Rescue::QueueDown)).collect();
+            }
+        };
+        let verdict: HashMap<Position, MessageState> = known.iter().copied().zip(verdicts).collect();
+        stuck
+            .into_iter()
+            .filter_map(|j| match positions.get(&j.id) {
+                Some(&(partition, offset)) => match verdict.get(&Position { partition, offset }) {
+                    Some(MessageState::Gone) => Some((j, Rescue::Gone)),
+                    Some(MessageState::Stalled) => Some((j, Rescue::Stalled)),
+                    _ => None,
+                },
+                // Never published, though due a while ago: the queue does not take messages.
+                None => Some((j, Rescue::QueueDown)),
+            })
+            .collect()
+    }
 }
 
 fn zero_gauges() {

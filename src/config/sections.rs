@@ -139,6 +139,11 @@ pub struct QueueSettings {
     /// Extra librdkafka properties for every Kafka client, as `key=value` pairs
     /// separated by commas (TLS and SASL settings, protocol pins for a broker).
     pub librdkafka: String,
+    /// A stable identity in the consumer group (`group.instance.id`, static
+    /// membership), e.g. the pod's name: a worker restarted under the same
+    /// name takes its partitions back at once, without a rebalance. Empty:
+    /// dynamic membership (a leaving worker's partitions move at once).
+    pub instance_id: String,
 }
 
 impl QueueSettings {
@@ -359,6 +364,7 @@ impl Default for QueueSettings {
             publish_timeout: Duration::from_secs(10),
             relay_interval: Duration::from_millis(500),
             librdkafka: String::new(),
+            instance_id: String::new(),
         }
     }
 }

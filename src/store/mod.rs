@@ -59,9 +59,8 @@ pub enum StatusOp {
     /// processing (lease expired: its worker died) → queued, re-published now.
     /// `force` skips the lease check: at an embedded restart no other worker exists.
     Reclaim { id: Uuid, force: bool },
-    /// queued for longer than `older_than` (a message was lost) → published again;
-    /// `rekey` gives the message a new key, so it lands on another partition.
-    Republish { id: Uuid, older_than: Duration, rekey: bool },
+    /// queued for longer than `older_than` (a message was lost) → published again.
+    Republish { id: Uuid, older_than: Duration },
     /// error → queued with a fresh attempt budget (an operator's retry).
     Retry { id: Uuid },
     /// Deleted by its owner: marked erased, and cancelled if queued or
@@ -164,6 +163,9 @@ pub trait JobStore: Send + Sync + 'static {
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
     /// Jobs queued, not touched since `before`, with no message waiting in the outbox.
     async fn stale_queued(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
+    /// Jobs queued, not touched since `before`, and not waiting for a retry's
+    /// backoff: their message (sent or not) should have reached a worker by now.
+    async fn stuck_queued(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError>;
     /// Every job that is not finished (startup recovery on the embedded queue).
     async fn unfinished(&self, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError>;
     /// Jobs queued or processing, per tenant (quotas).

@@ -139,7 +139,11 @@ pub(crate) struct KafkaSource {
 }
 
 fn consumer(s: &QueueSettings, offsets: Arc<Mutex<Offsets>>, brokers_lost: Arc<Notify>) -> Result<JobConsumer, QueueError> {
-    let c: JobConsumer = client_config(s)
+    let mut config = client_config(s);
+    if !s.instance_id.is_empty() {
+        config.set("group.instance.id", &s.instance_id);
+    }
+    let c: JobConsumer = config
         .set("group.id", &s.group_id)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")

@@ -147,6 +147,10 @@ impl JobStore for SeaStore {
         queries::stale_queued(&self.db, before, limit).await
     }
 
+    async fn stuck_queued(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+        queries::stuck_queued(&self.db, before, limit).await
+    }
+
     async fn unfinished(&self, limit: u64, after: Option<Uuid>) -> Result<Vec<Job>, StoreError> {
         queries::unfinished(&self.db, limit, after).await
     }

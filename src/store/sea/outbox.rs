@@ -19,16 +19,10 @@ use crate::store::{OutboxRow, StoreError};
 
 use outbox::Column as C;
 
-/// Announces the job's next attempt; `key` defaults to the job id (one partition per job).
-pub(super) async fn enqueue(
-    txn: &DatabaseTransaction,
-    job: &Job,
-    available_at: DateTime<Utc>,
-    key: Option<String>,
-) -> Result<(), StoreError> {
+/// Announces the job's next attempt, keyed by the job id (one partition per job).
+pub(super) async fn enqueue(txn: &DatabaseTransaction, job: &Job, available_at: DateTime<Utc>) -> Result<(), StoreError> {
     let msg = JobMessage { id: job.id, attempt: job.attempts + 1, payload: job.payload_key.clone(), request_id: job.request_id.clone() };
-    let key = key.unwrap_or_else(|| job.id.to_string());
-    insert_outbox(txn, job.id, Topic::Jobs, msg.to_json(), available_at, key).await
+    insert_outbox(txn, job.id, Topic::Jobs, msg.to_json(), available_at, job.id.to_string()).await
 }
 
 pub(super) async fn insert_outbox(

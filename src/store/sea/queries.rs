@@ -171,3 +171,23 @@ pub(super) async fn purge(db: &DatabaseConnection, ids: &[Uuid]) -> Result<u64, 
     txn.commit().await.map_err(classify)?;
     Ok(deleted.rows_affected)
 }
+
+pub(super) async fn stuck_queued(db: &DatabaseConnection, before: DateTime<Utc>, limit: u64) -> Result<Vec<Job>, StoreError> {
+    // A retry waiting out its backoff has an unsent message due later: not stuck.
+    let backing_off = Query::select()
+        .column(outbox::Column::JobId)
+        .from(outbox::Entity)
+        .and_where(outbox::Column::SentAt.is_null())
+        .and_where(outbox::Column::AvailableAt.gte(before))
+        .to_owned();
+    let rows = job::Entity::find()
+        .filter(C::Status.eq(JobStatus::Queued.as_str()))
+        .filter(C::UpdatedAt.lt(before))
+        .filter(C::Id.not_in_subquery(backing_off))
+        .order_by(C::Id, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    jobs(rows)
+}

@@ -102,7 +102,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             })
             .await?;
             if let Some(job) = &job {
-                enqueue(txn, job, later(now, delay), None).await?;
+                enqueue(txn, job, later(now, delay)).await?;
             }
             job
         }
@@ -131,17 +131,16 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             }
             let job = transition(txn, id, now, guard, |u| clear_lease(u).col_expr(C::Status, status(JobStatus::Queued))).await?;
             if let Some(job) = &job {
-                enqueue(txn, job, now, None).await?;
+                enqueue(txn, job, now).await?;
             }
             job
         }
-        StatusOp::Republish { id, older_than, rekey } => {
+        StatusOp::Republish { id, older_than } => {
             let cutoff = now - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::zero());
             let guard = Condition::all().add(is(JobStatus::Queued)).add(C::UpdatedAt.lt(cutoff));
             let job = transition(txn, id, now, guard, |u| u).await?;
             if let Some(job) = &job {
-                let key = rekey.then(|| format!("{}:{}", job.id, rand::random::<u32>()));
-                enqueue(txn, job, now, key).await?;
+                enqueue(txn, job, now).await?;
             }
             job
         }
@@ -160,7 +159,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             })
             .await?;
             if let Some(job) = &job {
-                enqueue(txn, job, now, None).await?;
+                enqueue(txn, job, now).await?;
             }
             job
         }
@@ -244,7 +243,7 @@ async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> R
         Ok(model) => {
             sp.commit().await.map_err(classify)?;
             let job = Job::try_from(model)?;
-            enqueue(txn, &job, now, None).await?;
+            enqueue(txn, &job, now).await?;
             Ok(OpOutcome::Created { job, existing: false })
         }
         Err(e) if is_unique_violation(&e) => {
