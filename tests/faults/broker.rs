@@ -41,3 +41,31 @@ async fn every_job_finishes_after_the_broker_loses_everything() {
     c.finish().await;
     broker.kill().ok();
 }
+
+/// The broker is gone for a minute while jobs keep coming: submissions are
+/// accepted (the outbox holds their messages), and live workers claim the
+/// waiting jobs straight from PostgreSQL, so jobs keep finishing during the
+/// outage. After it, every job is done, each rendered once.
+#[actix_rt::test]
+async fn jobs_keep_finishing_while_the_broker_is_down_for_a_minute() {
+    let _serial = serial();
+    let (mut broker, port) = tansu(None);
+    let brokers = format!("127.0.0.1:{port}");
+    let c = Cluster::start(2, &[("REPORTD__QUEUE__BROKERS", brokers.as_str())]).await;
+    let mut ids = c.submit(10, "before the outage").await;
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    let down = std::time::Instant::now();
+    while down.elapsed() < Duration::from_secs(60) {
+        ids.extend(c.submit(3, "during the outage").await);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(c.metric("reportd_direct_claims_total").await >= 1.0, "jobs were claimed straight from the store during the outage");
+    let (mut broker, _) = tansu(Some(port));
+    ids.extend(c.submit(10, "after the outage").await);
+    c.wait_finished(&ids, Duration::from_secs(240)).await;
+    let (_, error) = c.check_invariants(&ids).await;
+    assert_eq!(error, 0);
+    c.finish().await;
+    broker.kill().ok();
+}

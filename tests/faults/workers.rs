@@ -94,3 +94,28 @@ async fn sigterm_lets_in_flight_renders_finish_and_exits_zero() {
     c.check_invariants(&ids).await;
     c.finish().await;
 }
+
+/// Workers die without leaving the group (SIGKILL) and are replaced, again and
+/// again, while jobs keep coming. The test broker never evicts dead members,
+/// so their partitions stall; live workers claim those jobs straight from
+/// PostgreSQL. Every job finishes, each rendered once.
+#[actix_rt::test]
+async fn jobs_keep_finishing_while_workers_are_killed_and_replaced() {
+    let _serial = serial();
+    let mut c = Cluster::start(3, &[]).await;
+    let mut ids = Vec::new();
+    for round in 0..6 {
+        ids.extend(c.submit(15, &format!("churn {round}")).await);
+        // Kill the oldest worker (no drain, no leave) and start a new one.
+        let victim = c.workers.iter().position(Option::is_some).unwrap();
+        let killed = c.workers[victim].take().unwrap();
+        killed.signal("KILL");
+        drop(killed);
+        c.add_worker().await;
+    }
+    ids.extend(c.submit(15, "churn last").await);
+    c.wait_finished(&ids, Duration::from_secs(300)).await;
+    let (_, error) = c.check_invariants(&ids).await;
+    assert_eq!(error, 0, "every job rendered, none dead-lettered");
+    c.finish().await;
+}
