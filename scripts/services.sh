@@ -18,6 +18,16 @@ CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 
 TANSU_VERSION=0.6.0
 GARAGE_VERSION=2.5.0
+# Only the features the tests use (see docs/services.md for the build times).
+# tansu's default features only pull in the broker, CLI, schema and storage
+# crates, all of which a storage feature pulls in anyway; a storage feature is
+# required (without one the broker refuses every engine, memory:// included):
+#   dynostore  memory:// storage of the plain broker on :9092
+#   libsql     sqlite:// storage of the SASL broker behind TLS: memory storage
+#              keeps no SCRAM credentials (tansu 0.6 DynoStore never stores them)
+TANSU_FEATURES=(dynostore libsql)
+# Garage runs on db_engine = "sqlite"; lmdb, k2v and metrics (Prometheus) are unused.
+GARAGE_FEATURES=(bundled-libs sqlite)
 HOST=127.0.0.1
 PG_PORT=5432 REDIS_PORT=6379 KAFKA_PORT=9092
 S3_PORT=3900 RPC_PORT=3901 ADMIN_PORT=3903
@@ -75,14 +85,39 @@ ensure_cargo() {
   command -v cargo >/dev/null || die "cargo not found (install Rust via rustup first)"
 }
 
-# cargo_install BIN CRATE@VERSION [ARGS...]: the build takes ~10 min on 2 cores.
+# cargo_install BIN CRATE@VERSION FEATURE...: installs into $CARGO_BIN (reused
+# by later runs and CI on the same machine), replacing a build with other features.
+# The log ends with the wall and CPU time of the build.
 cargo_install() {
-  local bin=$1; shift
+  local bin=$1 crate=$2; shift 2
   ensure_cargo
-  local log=$STATE/install-$bin.log
-  echo "installing $1 into $CARGO_BIN (about 10 minutes, log: $log)..." >&2
-  run_logged "$log" cargo install --locked "$@"
+  local log=$STATE/install-$bin.log features
+  features=$(IFS=,; echo "$*")
+  echo "installing $crate ($features) into $CARGO_BIN (a few minutes; log: $log)..." >&2
+  local t0=$SECONDS
+  run_logged "$log" bash -c 'time "$@"' _ cargo install --locked --force \
+    --no-default-features --features "$features" "$crate"
+  echo "installed $crate in $((SECONDS - t0))s" >&2
+  hash -r
   command -v "$bin" >/dev/null || die "$bin still not on PATH after cargo install"
+}
+
+# True when tansu is version $TANSU_VERSION with every storage engine in TANSU_FEATURES.
+tansu_build_ok() {
+  local help engines f
+  [[ $(tansu --version 2>/dev/null) == *" $TANSU_VERSION" ]] || return 1
+  help=$(tansu --help 2>/dev/null) || return 1
+  engines=${help#*Storage engines: }
+  engines=", ${engines%%$'\n'*},"
+  for f in "${TANSU_FEATURES[@]}"; do [[ $engines == *", $f,"* ]] || return 1; done
+}
+
+# True when garage is version $GARAGE_VERSION and has the sqlite engine.
+# (`garage --version` prints e.g. "garage cargo:2.5.0 [features: bundled-libs, sqlite]".)
+garage_build_ok() {
+  local v
+  v=$(garage --version 2>/dev/null) || return 1
+  [[ $v == *"$GARAGE_VERSION "* && $v == *"[features:"*sqlite* ]]
 }
 
 # Start a daemon detached from this script (setsid: own session, survives the
@@ -130,12 +165,8 @@ up_redis() {
 }
 
 up_tansu() {
-  # Without a storage feature the broker refuses every engine, memory:// included.
-  if ! command -v tansu >/dev/null; then
-    cargo_install tansu "tansu@$TANSU_VERSION" --features dynostore,postgres
-  elif [[ $(tansu --help 2>/dev/null) != *"Storage engines: "*dynostore* ]]; then
-    cargo_install tansu "tansu@$TANSU_VERSION" --features dynostore,postgres --force
-  fi
+  # Missing, another version, or built without an engine the tests use: (re)install.
+  tansu_build_ok || cargo_install tansu "tansu@$TANSU_VERSION" "${TANSU_FEATURES[@]}"
   if ! listening "$KAFKA_PORT"; then
     # Memory storage: fast, but a restart loses topics, messages and offsets.
     RUST_LOG=${TANSU_LOG:-info} start_daemon tansu tansu broker \
@@ -178,7 +209,7 @@ EOF
 }
 
 up_garage() {
-  command -v garage >/dev/null || cargo_install garage "garage@$GARAGE_VERSION"
+  garage_build_ok || cargo_install garage "garage@$GARAGE_VERSION" "${GARAGE_FEATURES[@]}"
   write_garage_conf
   local g=(garage -c "$GARAGE_CONF") log=$STATE/garage-init.log
   : >"$log"
