@@ -537,13 +537,15 @@ sasl_broker() { # LISTEN_PORT [--authentication]
 }
 
 up_tansu_sasl() {
-  local dir=$STATE/tansu-sasl log=$STATE/tls-init.log m
+  local dir=$STATE/tansu-sasl log=$STATE/tls-init.log m stamp
   mkdir -p "$dir"
+  # Which user and password the running broker's users were written with.
+  stamp=$(printf '%s:%s' "$TLS_USER" "$KAFKA_PASSWORD" | sha256sum | cut -c1-64)
   if listening "$SASL_KAFKA_PORT"; then
     our_pid tansu-sasl tansu >/dev/null ||
       die "port $SASL_KAFKA_PORT is taken by a process this script did not start"
-    ((!TLS_CHANGED)) && return
-    stop_one tansu-sasl tansu >/dev/null # users are written again below
+    [[ $(cat "$dir/users.sha256" 2>/dev/null) == "$stamp" ]] && return
+    stop_one tansu-sasl tansu >/dev/null # the password changed: users are written again below
   fi
   # A broker with --authentication answers nothing but SASL and ApiVersions
   # before a client authenticates, and the tansu CLI has no SASL: a broker
@@ -558,8 +560,11 @@ up_tansu_sasl() {
       "$TLS_USER" "$KAFKA_PASSWORD" >>"$log" 2>&1 || die "tansu user create failed (log: $log)"
   done
   stop_one tansu-sasl-setup tansu >/dev/null
+  echo "$stamp" >"$dir/users.sha256"
+  # Warnings only: at info tansu logs every request, and a client retrying a
+  # refused login reconnects every 50 ms (hundreds of MB in minutes).
   # shellcheck disable=SC2046
-  DAEMON_DIR=$dir RUST_LOG=${TANSU_LOG:-info} start_daemon tansu-sasl \
+  DAEMON_DIR=$dir RUST_LOG=${TANSU_SASL_LOG:-warn} start_daemon tansu-sasl \
     $(sasl_broker "$SASL_KAFKA_PORT" --authentication)
   wait_for tansu-sasl 30 "$STATE/tansu-sasl.log" "$STATE/tansu-sasl.pid" listening "$SASL_KAFKA_PORT"
 }
