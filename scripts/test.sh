@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command. It brings up every service the tests need (PostgreSQL,
-# Redis, a Kafka-protocol broker and an S3 server, installing what is missing),
-# points the suites at them and runs them all:
+# Redis, a Kafka-protocol broker and an S3 server, installing what is missing,
+# and their TLS endpoints: see docs/services.md), points the suites at them and
+# runs them all:
 #   unit tests, tests/api (embedded), tests/render, tests/deploy,
 #   tests/production (Kafka, PostgreSQL, Redis, S3),
 #   then tests/faults alone, one test at a time: it kills workers and restarts
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh up
+scripts/services.sh up --tls
 eval "$(scripts/services.sh env)"
 
 status=0
