@@ -113,6 +113,26 @@ cargo_install() {
   command -v "$bin" >/dev/null || die "$bin still not on PATH after cargo install"
 }
 
+# Install what is missing or wrong, tansu and Garage side by side: on 2 cores
+# each build spends minutes on one crate at a time (tansu-storage, then the
+# link; garage_model, then the link), which the other build fills.
+install_tools() {
+  local names=() pids=() i failed=0
+  if ! tansu_build_ok; then
+    cargo_install tansu "tansu@$TANSU_VERSION" "${TANSU_FEATURES[@]}" &
+    names+=(tansu) pids+=($!)
+  fi
+  if ! garage_build_ok; then
+    cargo_install garage "garage@$GARAGE_VERSION" "${GARAGE_FEATURES[@]}" &
+    names+=(garage) pids+=($!)
+  fi
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { echo "services.sh: installing ${names[$i]} failed" >&2; failed=1; }
+  done
+  ((failed == 0)) || exit 1
+  hash -r
+}
+
 # True when tansu is version $TANSU_VERSION with every storage engine in TANSU_FEATURES.
 tansu_build_ok() {
   local help engines f
@@ -664,6 +684,7 @@ cmd_up() {
   flock 9
   # Once asked for (until down), the TLS endpoints come back with every up.
   [[ -f $TLS_WANTED ]] && tls=1
+  install_tools
   up_postgres
   up_redis
   up_tansu
