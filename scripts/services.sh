@@ -424,6 +424,7 @@ pg_tls_psql() {
 
 up_postgres_tls() {
   [[ -n $PG_BIN && -x $PG_BIN/initdb ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
+  id -u "$PG_OS_USER" >/dev/null 2>&1 || die "no user $PG_OS_USER to run the private PostgreSQL as"
   local data=$PG_TLS_DATA log=$PG_TLS_DIR/postgres.log changed=0
   if ((EUID == 0)); then
     install -d -o "$PG_OS_USER" -g "$(id -gn "$PG_OS_USER")" -m 700 "$PG_TLS_DIR" "$PG_TLS_DIR/$PG_MAJOR"
