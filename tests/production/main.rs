@@ -9,3 +9,4 @@ mod poison;
 mod redis_outage;
 mod scale;
 mod tenancy;
+mod tls;
