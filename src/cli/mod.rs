@@ -66,6 +66,7 @@ enum ConfigAction {
 }
 
 pub fn main() -> ExitCode {
+    crate::startup::install_tls_provider();
     let cli = Cli::parse();
     let overrides = Overrides { file: cli.config, port: cli.port, data_dir: cli.data_dir };
     let settings = match Settings::load_with(&overrides) {

@@ -72,6 +72,7 @@ async fn start(settings: Settings, roles: Roles, faults: Faults, data_dir: PathB
 
 /// Idle connections are dropped before the server's keep-alive ends, as a well-behaved client does.
 pub fn client() -> reqwest::Client {
+    reportd::startup::install_tls_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(2))
@@ -199,6 +200,7 @@ pub fn create_key(env: &[(String, String)], tenant: &str, role: &str) -> String 
 
 /// A client that sends `Authorization: Bearer KEY`.
 pub fn keyed_client(key: &str) -> reqwest::Client {
+    reportd::startup::install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
     reqwest::Client::builder()

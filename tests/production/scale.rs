@@ -24,7 +24,7 @@ async fn two_workers_render_two_hundred_jobs_exactly_once() {
     };
     let api = Proc::spawn("api", "api", &env, &common("api"));
     let mut workers = [Proc::spawn("worker-a", "worker", &env, &common("a")), Proc::spawn("worker-b", "worker", &env, &common("b"))];
-    let client = reqwest::Client::new();
+    let client = client();
     api.wait_ready(&client).await;
     for w in &workers {
         w.wait_ready(&client).await;
