@@ -399,7 +399,7 @@ pub async fn spawn_production_app(
 
 /// A Redis of a test's own, so stopping it disturbs nobody else. With no
 /// port, it takes one of its own choosing (see `spawn_on_some_port`).
-pub fn redis_on(port: Option<u16>) -> (std::process::Child, u16) {
+pub fn redis_on(port: Option<u16>) -> (Server, u16) {
     let bin = std::env::var("REPORTD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     spawn_on_some_port(port, |port| {
         let mut cmd = std::process::Command::new(&bin);
@@ -416,9 +416,12 @@ pub fn redis_on(port: Option<u16>) -> (std::process::Child, u16) {
 pub fn spawn_on_some_port(
     port: Option<u16>,
     command: impl Fn(u16) -> std::process::Command,
-) -> (std::process::Child, u16) {
+) -> (Server, u16) {
     for attempt in 0..20 {
-        let port = port.unwrap_or_else(|| 20_000 + (rand_u16() % 40_000));
+        // Below Linux's ephemeral range (32768 and up): a client retrying a
+        // stopped server's port could otherwise be handed that very port as
+        // its own and connect to itself, and the server could not come back.
+        let port = port.unwrap_or_else(|| 20_000 + (rand_u16() % 12_000));
         let mut cmd = command(port);
         let mut child =
             cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
@@ -428,7 +431,7 @@ pub fn spawn_on_some_port(
                 break; // The port was taken: try another.
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (child, port);
+                return (Server(child), port);
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -441,6 +444,29 @@ pub fn spawn_on_some_port(
 
 fn rand_u16() -> u16 {
     uuid::Uuid::new_v4().as_bytes()[0] as u16 * 256 + uuid::Uuid::new_v4().as_bytes()[1] as u16
+}
+
+/// A backend server a test started: killed when the test ends, pass or panic.
+pub struct Server(pub std::process::Child);
+
+impl std::ops::Deref for Server {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A port nothing listens on, for tests that need a backend to be down. (A

@@ -1,13 +1,13 @@
 //! The broker restarts with memory storage: topics, messages and committed
 //! offsets are gone. The outbox and the sweeper bring every job back.
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::helpers::spawn_on_some_port;
+use crate::helpers::{spawn_on_some_port, Server};
 
 /// A broker of this test's own, on `port` or one it finds free.
-fn tansu(port: Option<u16>) -> (Child, u16) {
+fn tansu(port: Option<u16>) -> (Server, u16) {
     let bin = std::env::var("REPORTD_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
     spawn_on_some_port(port, |port| {
         let url = format!("tcp://127.0.0.1:{port}");

@@ -73,7 +73,11 @@ impl KafkaPublisher {
             NewTopic::new(&s.topic, s.partitions, TopicReplication::Fixed(s.replication_factor)),
             NewTopic::new(&s.dlq_topic, s.partitions.min(4), TopicReplication::Fixed(s.replication_factor)),
         ];
-        let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+        // Both bounds matter: without the request timeout a call made while the
+        // broker is down waits out librdkafka's socket timeout (a minute).
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Timeout::After(Duration::from_secs(10))))
+            .request_timeout(Some(Timeout::After(Duration::from_secs(10))));
         let results = self.admin.create_topics(&topics, &opts).await.map_err(|e| kafka_error("creating topics", e))?;
         for r in results {
             match r {
@@ -88,18 +92,26 @@ impl KafkaPublisher {
     /// After a failed send: make the topics again if due, and replace a
     /// producer that has failed fatally or three times in a row (at most every 10 s).
     async fn recover(&self) {
-        if due(&self.last_topic_check, Duration::from_secs(3))
-            && let Err(e) = self.ensure_topics().await
-        {
-            tracing::warn!(error = %e, "could not recreate kafka topics");
+        if due(&self.last_topic_check, Duration::from_secs(3)) {
+            // A failed send is reported within the publish timeout, not after
+            // however long a broker that is down takes to refuse an admin call.
+            match tokio::time::timeout(self.settings.publish_timeout, self.ensure_topics()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not recreate kafka topics"),
+                Err(_) => tracing::debug!("kafka topics not checked: the broker did not answer in time"),
+            }
         }
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let fatal = self.current().ok().and_then(|p| p.client().fatal_error());
         if (fatal.is_some() || failures >= 3) && due(&self.replaced, Duration::from_secs(10)) {
             tracing::warn!(failures, fatal = ?fatal, "kafka producer keeps failing; starting a new one");
             if let (Ok(fresh), Ok(mut slot)) = (producer(&self.settings), self.producer.write()) {
-                *slot = fresh;
+                let old = std::mem::replace(&mut *slot, fresh);
+                drop(slot);
                 self.failures.store(0, Ordering::Relaxed);
+                // Destroying a librdkafka client waits for its threads (and
+                // purges what it still holds): never on the async runtime.
+                tokio::task::spawn_blocking(move || drop(old));
             }
         }
     }
