@@ -79,7 +79,9 @@ async fn hostile_bodies_are_refused_in_bounded_memory() {
     let pid = server.child.id();
     let baseline = rss_kb(pid);
 
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
+    // (what, content type, boundary, body, expected status)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         ("a 64 MiB body whose title is an array", "application/json", None, json_title_array(63 << 20), 422),
         ("60 MiB of rows before their columns", "application/json", None, json_rows_before_columns(60 << 20), 422),
         ("a gzip NDJSON body with one 400 MiB line", "application/x-ndjson", Some("gzip"), ndjson_gzip_one_huge_line(400 << 20), 413),

@@ -22,7 +22,9 @@ async fn validation_failures_are_422s_naming_the_field() {
     let app = spawn_app().await;
     let cols = columns();
     let good_row = json!(["Sul", 1.5, 3, "2026-01-31", true]);
-    let cases: Vec<(Value, &str, Option<(u64, u64)>)> = vec![
+    // (body, field named, (row, column) named)
+    type Case<'a> = (Value, &'a str, Option<(u64, u64)>);
+    let cases: Vec<Case> = vec![
         (json!({"format": "docx", "title": "t", "columns": cols, "rows": []}), "format", None),
         (json!({"title": "t", "columns": cols, "rows": []}), "format", None),
         (json!({"format": "xlsx", "title": "t", "columns": [{"name": "a", "type": "money"}], "rows": []}), "columns[0].type", None),

@@ -26,8 +26,7 @@ pub struct TestApp {
 
 /// Settings for tests: port 0, a fresh data directory, quick retries and sweeps.
 pub fn test_settings(data_dir: &std::path::Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = data_dir.to_path_buf();
+    let mut s = Settings { data_dir: data_dir.to_path_buf(), ..Settings::default() };
     s.http.port = 0;
     s.http.workers = 2;
     s.retry.base_delay = Duration::from_millis(50);
