@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod faults;
 mod http;
+mod notify;
 pub mod job;
 mod queue;
 pub mod render;

@@ -23,6 +23,9 @@ use crate::faults::Faults;
 use crate::http::error::ApiError;
 use crate::http::{self, AppState, Auth, Backend, BodyLimits, TenantLimits};
 use crate::job::validate::Limits;
+use crate::job::webhook::{CallbackPolicy, TenantSecrets};
+use crate::notify::WebhookSender;
+use crate::notify::http::HttpWebhooks;
 use crate::queue::kafka::{KafkaDeadLetters, KafkaInspector, KafkaPublisher, KafkaSource};
 use crate::queue::local::{LocalQueue, StoreDeadLetters};
 use crate::queue::{DeadLetterLog, JobSource, Publisher, QueueInspector};
@@ -178,6 +181,10 @@ impl Application {
                 }
             });
         }
+        let policy = CallbackPolicy::try_from(&settings.webhooks).map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
+        let webhooks: Arc<dyn WebhookSender> =
+            Arc::new(HttpWebhooks::new(policy, settings.webhooks.timeout).context("the webhook client")?);
+        let webhook_secrets = Arc::new(TenantSecrets::from(&settings.webhooks));
         let owner = format!("{}:{}:{}", hostname(), std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let supervisor = ReportdSupervisor::start(Parts {
             settings: settings.clone(),
@@ -190,6 +197,8 @@ impl Application {
             recover_at_start: settings.queue.backend == QueueBackend::Local,
             faults,
             owner,
+            webhooks: webhooks.clone(),
+            webhook_secrets: webhook_secrets.clone(),
         });
         let status = supervisor.send(StatusAddr).await.context("starting the actors")?;
         let state = web::Data::new(AppState {
@@ -198,6 +207,8 @@ impl Application {
             cache,
             storage: storage.clone(),
             publisher,
+            webhooks,
+            webhook_secrets,
             auth,
             tenants: TenantLimits::new(&settings.limits, store.clone()),
             limits: Limits::from(&settings.limits),

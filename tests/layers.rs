@@ -22,10 +22,10 @@ enum Layer {
     Edge,
 }
 
-const PORTS: [&str; 4] = ["store", "queue", "cache", "storage"];
+const PORTS: [&str; 5] = ["store", "queue", "cache", "storage", "notify"];
 
 /// Module paths that are adapters, and the port each belongs to.
-const ADAPTERS: [(&str, &str); 7] = [
+const ADAPTERS: [(&str, &str); 8] = [
     ("store::sea", "store"),
     ("queue::local", "queue"),
     ("queue::kafka", "queue"),
@@ -33,6 +33,7 @@ const ADAPTERS: [(&str, &str); 7] = [
     ("cache::redis", "cache"),
     ("storage::object", "storage"),
     ("storage::links", "storage"),
+    ("notify::http", "notify"),
 ];
 
 /// External crates that only their adapter may use.

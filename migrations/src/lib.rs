@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_jobs;
 mod m20261129_000002_outbox_positions;
 mod m20261129_000003_tenants_retention;
+mod m20261129_000004_clients;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_jobs::Migration),
             Box::new(m20261129_000002_outbox_positions::Migration),
             Box::new(m20261129_000003_tenants_retention::Migration),
+            Box::new(m20261129_000004_clients::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 //! port and runs each through `worker`, which renders on the `render` pool;
 //! `status` is the one writer of job state; `relay` publishes the outbox;
 //! `sweeper` recovers lost jobs; `janitor` deletes what retention and
-//! deletions say must go. Actors know ports only: startup hands them
+//! deletions say must go; `webhooks` delivers the events jobs asked for. Actors know ports only: startup hands them
 //! the adapters.
 pub(crate) mod janitor;
 pub(crate) mod relay;
@@ -12,6 +12,7 @@ pub(crate) mod source;
 pub(crate) mod status;
 pub mod supervisor;
 pub(crate) mod sweeper;
+pub(crate) mod webhooks;
 pub(crate) mod worker;
 
 use std::time::Duration;

@@ -9,11 +9,14 @@ use futures_util::future::join_all;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::job::Topic;
 use crate::queue::Publisher;
 use crate::store::{JobStore, OutboxRow};
 use crate::telemetry;
 
 const BATCH: u64 = 256;
+/// The outbox's queue messages; webhook events have a deliverer of their own.
+const QUEUED: &[Topic] = &[Topic::Jobs, Topic::DeadLetters];
 
 #[derive(Clone)]
 pub(crate) struct Relay {
@@ -70,7 +73,7 @@ async fn run(relay: Relay) {
     let Relay { store, publisher, wake, interval, hold, stop } = relay;
     let mut failures = 0u32;
     while !stop.is_cancelled() {
-        let pause = match store.claim_outbox(BATCH, hold).await {
+        let pause = match store.claim_outbox(QUEUED, BATCH, hold).await {
             Ok(rows) if rows.is_empty() => {
                 failures = 0;
                 interval

@@ -15,12 +15,15 @@ use super::render::RenderActor;
 use super::source::SourceActor;
 use super::status::StatusActor;
 use super::sweeper::{StopSweeper, Sweeper};
+use super::webhooks::{DeliveryPolicy, StopDeliverer, WebhookDeliverer};
 use super::worker::Worker;
 use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
 use crate::config::Settings;
 use crate::faults::Faults;
+use crate::job::webhook::TenantSecrets;
 use crate::job::{Retention, RetryPolicy};
+use crate::notify::WebhookSender;
 use crate::queue::{JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::{JobStore, Transitions};
@@ -54,12 +57,15 @@ pub(crate) struct Parts {
     pub(crate) recover_at_start: bool,
     pub(crate) faults: Faults,
     pub(crate) owner: String,
+    pub(crate) webhooks: Arc<dyn WebhookSender>,
+    pub(crate) webhook_secrets: Arc<TenantSecrets>,
 }
 
 pub(crate) struct ReportdSupervisor {
     status: Addr<StatusActor>,
     source: Option<Addr<SourceActor>>,
     relay: Addr<Relay>,
+    deliverer: Addr<WebhookDeliverer>,
     sweeper: Option<Addr<Sweeper>>,
     janitor: Option<Addr<Janitor>>,
     stopped: CancellationToken,
@@ -68,7 +74,8 @@ pub(crate) struct ReportdSupervisor {
 
 impl ReportdSupervisor {
     pub(crate) fn start(parts: Parts) -> Addr<ReportdSupervisor> {
-        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner } = parts;
+        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner, webhooks, webhook_secrets } =
+            parts;
         let wake = Arc::new(Notify::new());
         let batch = settings.pools.status_batch;
         let status = {
@@ -81,6 +88,17 @@ impl ReportdSupervisor {
             // Long enough for a publish to be acknowledged; after it, another relay may try.
             let hold = (settings.queue.publish_timeout * 2).max(Duration::from_secs(5));
             actix::Supervisor::start(move |_| Relay::new(store, publisher, wake, interval, hold))
+        };
+        let deliverer = {
+            let w = &settings.webhooks;
+            let policy = DeliveryPolicy {
+                backoff: RetryPolicy { base: w.base_delay, max: w.max_delay },
+                max_attempts: w.max_attempts,
+                timeout: w.timeout,
+                interval: settings.queue.relay_interval.max(Duration::from_millis(200)),
+            };
+            let (store, storage) = (store.clone(), storage.clone());
+            actix::Supervisor::start(move |_| WebhookDeliverer::new(store, storage, webhooks, webhook_secrets, policy))
         };
         let stopped = CancellationToken::new();
         let retention = Retention::from(&settings.retention);
@@ -117,6 +135,7 @@ impl ReportdSupervisor {
             status,
             source: source_addr,
             relay,
+            deliverer,
             sweeper,
             janitor,
             stopped,
@@ -154,8 +173,8 @@ impl Handler<Shutdown> for ReportdSupervisor {
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         let deadline = self.deadline;
         let source = self.source.take();
-        let (relay, sweeper, janitor, stopped) =
-            (self.relay.clone(), self.sweeper.take(), self.janitor.take(), self.stopped.clone());
+        let (relay, deliverer, sweeper, janitor, stopped) =
+            (self.relay.clone(), self.deliverer.clone(), self.sweeper.take(), self.janitor.take(), self.stopped.clone());
         Box::pin(async move {
             let report = match &source {
                 Some(addr) => addr.send(Drain { deadline }).await.unwrap_or_default(),
@@ -169,6 +188,7 @@ impl Handler<Shutdown> for ReportdSupervisor {
                 let _ = j.send(StopJanitor).await;
             }
             let _ = relay.send(StopRelay).await;
+            let _ = deliverer.send(StopDeliverer).await;
             metrics::counter!(telemetry::SHUTDOWN_DRAINS, "outcome" => "finished").increment(report.finished as u64);
             metrics::counter!(telemetry::SHUTDOWN_DRAINS, "outcome" => "abandoned").increment(report.abandoned as u64);
             tracing::info!(finished = report.finished, abandoned = report.abandoned, "drained");

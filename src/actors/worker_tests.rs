@@ -217,6 +217,8 @@ fn queued_job(max_attempts: i32) -> Job {
         erased_at: None,
         report_bytes: None,
         request_id: None,
+        rows_written: 0,
+        callback_url: None,
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::*;
 
+use crate::job::webhook::{CallbackPolicy, HostRule, TenantSecrets, WebhookSecret};
 use crate::job::{Retention, RetryPolicy, valid_tenant};
 use crate::job::validate::Limits;
 use crate::render::RenderOptions;
@@ -43,6 +44,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub auth: AuthSettings,
     pub retention: RetentionSettings,
+    pub webhooks: WebhookSettings,
     pub render: RenderOptions,
     pub log: LogSettings,
 }
@@ -63,6 +65,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             auth: AuthSettings::default(),
             retention: RetentionSettings::default(),
+            webhooks: WebhookSettings::default(),
             render: RenderOptions::default(),
             log: LogSettings::default(),
         }
@@ -200,6 +203,17 @@ impl Settings {
         if self.retention.reports.is_zero() || self.retention.jobs < self.retention.reports {
             return bad("retention.jobs", "retention.reports must be above zero and retention.jobs at least as long");
         }
+        if let Err(problem) = CallbackPolicy::try_from(&self.webhooks) {
+            return Err(ConfigError::Invalid { key: "webhooks.allow_hosts", problem });
+        }
+        for (tenant, secret) in &self.webhooks.secrets {
+            if let Err(problem) = WebhookSecret::parse(secret) {
+                return Err(ConfigError::Invalid { key: "webhooks.secrets", problem: format!("tenant `{tenant}`: {problem}") });
+            }
+        }
+        if self.webhooks.max_attempts < 1 || self.webhooks.base_delay > self.webhooks.max_delay {
+            return bad("webhooks.max_attempts", "max_attempts must be at least 1 and base_delay at most max_delay");
+        }
         if let Some(bad_tenant) = self.retention.tenants.keys().find(|t| !valid_tenant(t)) {
             return bad("retention.tenants", format!("`{bad_tenant}` is not a tenant name ([A-Za-z0-9._-], 1 to 64)"));
         }
@@ -276,6 +290,27 @@ pub fn parse_static_key(entry: &str) -> Result<(crate::job::Caller, String), Str
 /// An entry as it may be echoed in an error: never more than its tenant.
 fn redact_hash(entry: &str) -> String {
     entry.split(':').next().map(|t| format!("{t}:…")).unwrap_or_default()
+}
+
+impl TryFrom<&WebhookSettings> for CallbackPolicy {
+    type Error = String;
+
+    fn try_from(w: &WebhookSettings) -> Result<Self, String> {
+        let allow_hosts = w.allow_hosts.iter().map(|h| HostRule::parse(h)).collect::<Result<_, _>>()?;
+        let allow_private = w
+            .allow_private
+            .iter()
+            .map(|c| c.parse::<ipnet::IpNet>().map_err(|_| format!("webhooks.allow_private: `{c}` is not a CIDR")))
+            .collect::<Result<_, _>>()?;
+        Ok(CallbackPolicy { allow_hosts, allow_private })
+    }
+}
+
+impl From<&WebhookSettings> for TenantSecrets {
+    /// The secrets that parse (`Settings::validate` refuses the others).
+    fn from(w: &WebhookSettings) -> Self {
+        TenantSecrets::new(w.secrets.iter().filter_map(|(t, s)| Some((t.clone(), WebhookSecret::parse(s).ok()?))))
+    }
 }
 
 impl From<&RetrySettings> for RetryPolicy {

@@ -37,6 +37,10 @@ pub fn redact(value: Value) -> Value {
 
 fn redact_under(name: &str, value: Value) -> Value {
     match value {
+        // Everything under a secret name (a map of tenants' secrets) is secret.
+        Value::Object(map) if secret_name(name) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, redact_under(name, v))).collect())
+        }
         Value::Object(map) => Value::Object(
             map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| {
                 let v = redact_under(&k, v);
@@ -66,6 +70,7 @@ mod tests {
             "database": {"url": "postgres://app:s3cr3t@db/reportd?sslmode=verify-full"},
             "queue": {"librdkafka": "security.protocol=SASL_SSL,sasl.username=u,sasl.password=p,ssl.key.pem=---"},
             "sources": {"warehouse": {"url": "postgres://ro:pw@wh/sales", "password": "x"}},
+            "webhooks": {"secrets": {"acme": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}},
         }));
         assert_eq!(shown["storage"]["secret_access_key"], "***");
         assert_eq!(shown["storage"]["access_key_id"], "***");
@@ -80,8 +85,9 @@ mod tests {
         );
         assert_eq!(shown["sources"]["warehouse"]["url"], "postgres://ro:***@wh/sales");
         assert_eq!(shown["sources"]["warehouse"]["password"], "***");
+        assert_eq!(shown["webhooks"]["secrets"]["acme"], "***");
         let text = shown.to_string();
-        for secret in ["abc", "AKIA", "hunter2", "s3cr3t", "sasl.password=p", "pw@"] {
+        for secret in ["abc", "AKIA", "hunter2", "s3cr3t", "sasl.password=p", "pw@", "whsec_"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
     }

@@ -265,6 +265,44 @@ pub struct AuthSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Hosts callbacks may go to: names (`.example.com` for a domain and its
+    /// subdomains) or CIDRs. Empty: any host whose addresses are public.
+    pub allow_hosts: Vec<String>,
+    /// CIDRs exempted from the refusal of internal addresses (loopback,
+    /// private, link-local…), e.g. `["127.0.0.1/32"]` for a local receiver.
+    pub allow_private: Vec<String>,
+    /// Retries wait `base_delay`, doubling (with jitter) up to `max_delay`.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Attempts per event, the first included.
+    pub max_attempts: i32,
+    /// A receiver that does not answer within this counts as a failed attempt.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The signing secret of each tenant's webhooks: `whsec_` and base64 of at
+    /// least 24 bytes (Standard Webhooks). Env: REPORTD__WEBHOOKS__SECRETS__<TENANT>.
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            allow_private: Vec::new(),
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 8,
+            timeout: Duration::from_secs(10),
+            secrets: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RetentionSettings {
     /// How long a report (or a failed job's payload) is kept after the job finished.
     #[serde(with = "humantime_serde")]

@@ -92,7 +92,10 @@ pub(crate) async fn generate(
     let parsed = parser.await.map_err(|e| ApiError::Internal(format!("body parser: {e}")))?;
     // A body that stopped arriving is a 408 whatever the parser made of its start.
     pumped?;
-    let Parsed { header, sealed, request_hash } = parsed?;
+    let Parsed { header, sealed, request_hash, callback_url } = parsed?;
+    if let Some(url) = &callback_url {
+        check_callback(&state, &caller.tenant, url).await?;
+    }
 
     let id = Uuid::now_v7();
     let payload_key = state.storage.payload_key(id);
@@ -110,6 +113,7 @@ pub(crate) async fn generate(
         idempotency_key,
         request_hash,
         request_id: super::request_id(),
+        callback_url,
     };
     let created = state.transitions.apply(StatusOp::Create(new)).await;
     let (job, existing) = match created {
@@ -227,6 +231,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 struct Parsed {
     header: PayloadHeader,
+    callback_url: Option<String>,
     sealed: SealedPayload,
     request_hash: Option<String>,
 }
@@ -264,9 +269,25 @@ fn parse_body(
         ParseError::TooLarge { limit, max } => ApiError::TooLarge { what: "a line of the body", limit, max },
         ParseError::Io(e) => read_error(e, limit_name),
     })?;
-    let header = submission.header;
+    let (header, callback_url) = (submission.header, submission.callback_url);
     let sealed = out.finish(&header).map_err(|e| ApiError::Internal(format!("sealing the payload: {e}")))?;
-    Ok(Parsed { header, sealed, request_hash: body.digest() })
+    Ok(Parsed { header, callback_url, sealed, request_hash: body.digest() })
+}
+
+/// A webhook needs its tenant's signing secret and a URL the callback policy
+/// allows (checked again, after DNS resolution, at each delivery).
+async fn check_callback(state: &AppState, tenant: &str, url: &str) -> Result<(), ApiError> {
+    if state.webhook_secrets.get(tenant).is_none() {
+        return Err(ApiError::Invalid(ValidationError::field(
+            "callback_url",
+            format!("webhooks are not set up for tenant `{tenant}`: it has no signing secret (webhooks.secrets.{tenant})"),
+        )));
+    }
+    state
+        .webhooks
+        .check(url)
+        .await
+        .map_err(|refused| ApiError::Invalid(ValidationError::field("callback_url", format!("`callback_url` refused: {refused}"))))
 }
 
 fn read_error(e: std::io::Error, limit_name: &'static str) -> ApiError {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiError;
-use super::status::{StatusView, parse_id, visible_job};
+use super::status::{parse_id, view, visible_job};
 use crate::job::{Job, JobStatus};
 use crate::store::{JobFilter, OpOutcome, StatusOp};
 
@@ -46,7 +46,7 @@ pub(crate) async fn list(Authenticated(caller): Authenticated, query: web::Query
     let page = state.store.list(filter).await.map_err(|e| ApiError::unavailable("the job store", e))?;
     let mut jobs = Vec::with_capacity(page.jobs.len());
     for job in page.jobs {
-        jobs.push(StatusView::of(&state, job).await?);
+        jobs.push(view(&state, job).await?);
     }
     Ok(HttpResponse::Ok().json(json!({ "jobs": jobs, "next_cursor": page.next_cursor })))
 }

@@ -31,6 +31,8 @@ pub(crate) use quota::TenantLimits;
 
 use crate::cache::StatusCache;
 use crate::job::validate::Limits;
+use crate::job::webhook::TenantSecrets;
+use crate::notify::WebhookSender;
 use crate::queue::Publisher;
 use crate::storage::Storage;
 use crate::store::{JobStore, Transitions};
@@ -42,6 +44,9 @@ pub(crate) struct AppState {
     pub(crate) cache: Arc<dyn StatusCache>,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) publisher: Arc<dyn Publisher>,
+    /// Checks the callback URLs jobs ask for; each tenant's signing secret.
+    pub(crate) webhooks: Arc<dyn WebhookSender>,
+    pub(crate) webhook_secrets: Arc<TenantSecrets>,
     pub(crate) auth: Auth,
     pub(crate) tenants: TenantLimits,
     pub(crate) limits: Limits,

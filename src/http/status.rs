@@ -4,62 +4,30 @@
 //! exist. Once its report expired (retention) it answers 410.
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiError;
-use crate::job::{Caller, Job, JobStatus, ReportFormat};
+use crate::job::view::StatusView;
+use crate::job::{Caller, Job, JobStatus};
 use crate::telemetry;
 
-/// What a client sees of a job (`GET /status/{id}`, each entry of `GET /jobs`).
-#[derive(Debug, Serialize)]
-pub(crate) struct StatusView {
-    id: Uuid,
-    status: JobStatus,
-    format: ReportFormat,
-    title: String,
-    attempts: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    error: Option<String>,
-    download_url: Option<String>,
-    /// Rows in the report.
-    rows: i64,
-    /// The report's size in bytes, once done.
-    bytes: Option<i64>,
-    finished_at: Option<DateTime<Utc>>,
-    /// When the stored report is deleted.
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl StatusView {
-    /// The view of `job`, with a freshly signed link when it is done (links expire).
-    pub(crate) async fn of(state: &AppState, job: Job) -> Result<Self, ApiError> {
-        let download_url = match (&job.status, &job.report_key) {
-            (JobStatus::Done, Some(key)) if !job.is_expired(Utc::now()) => {
-                Some(state.storage.download_url(job.id, key).await.map_err(|e| ApiError::unavailable("object storage", e))?)
-            }
-            _ => None,
-        };
-        Ok(StatusView {
-            id: job.id,
-            status: job.status,
-            format: job.format,
-            title: job.title,
-            attempts: job.attempts,
-            created_at: job.created_at,
-            updated_at: job.updated_at,
-            error: job.error,
-            download_url,
-            rows: job.row_count,
-            bytes: job.report_bytes,
-            finished_at: job.finished_at,
-            expires_at: job.expires_at,
-        })
-    }
+/// The view of `job`, with a freshly signed link when it is done and kept
+/// (links expire), and its webhook deliveries when it asked for a webhook.
+pub(crate) async fn view(state: &AppState, job: Job) -> Result<StatusView, ApiError> {
+    let download_url = match (&job.status, &job.report_key) {
+        (JobStatus::Done, Some(key)) if !job.is_expired(Utc::now()) => {
+            Some(state.storage.download_url(job.id, key).await.map_err(|e| ApiError::unavailable("object storage", e))?)
+        }
+        _ => None,
+    };
+    let deliveries = match job.callback_url {
+        Some(_) => state.store.deliveries(job.id).await.map_err(|e| ApiError::unavailable("the job store", e))?,
+        None => Vec::new(),
+    };
+    Ok(StatusView::new(job, download_url, deliveries))
 }
 
 pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -72,7 +40,7 @@ pub(crate) async fn status(Authenticated(caller): Authenticated, path: web::Path
     if let Some(at) = job.expires_at.filter(|_| job.is_expired(Utc::now())) {
         return Err(ApiError::Expired { id, at });
     }
-    let view = StatusView::of(&state, job).await?;
+    let view = view(&state, job).await?;
     Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(view))
 }
 

@@ -7,6 +7,8 @@ use uuid::Uuid;
 pub enum Topic {
     Jobs,
     DeadLetters,
+    /// Webhook events, delivered over HTTP rather than through the queue.
+    Webhooks,
 }
 
 impl Topic {
@@ -15,11 +17,12 @@ impl Topic {
         match self {
             Topic::Jobs => "jobs",
             Topic::DeadLetters => "dlq",
+            Topic::Webhooks => "webhook",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        [Topic::Jobs, Topic::DeadLetters].into_iter().find(|t| t.as_str() == s)
+        [Topic::Jobs, Topic::DeadLetters, Topic::Webhooks].into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -63,6 +66,21 @@ pub(crate) struct DeadLetterMessage {
 
 impl DeadLetterMessage {
     pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A webhook event waiting in the outbox: which job, what happened, and the
+/// id every retry of the event carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WebhookMessage {
+    pub webhook_id: Uuid,
+    pub job_id: Uuid,
+    pub done: bool,
+}
+
+impl WebhookMessage {
+    pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 }

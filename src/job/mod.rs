@@ -9,11 +9,13 @@ pub mod payload;
 pub(crate) mod retention;
 pub(crate) mod retry;
 pub mod validate;
+pub mod view;
+pub mod webhook;
 
 pub use access::{ApiKey, Caller, DEFAULT_TENANT, Role, valid_tenant};
 pub use cell::{CellRef, Column, ColumnType};
 pub(crate) use failure::{Failure, FailureKind};
-pub(crate) use message::{DeadLetterMessage, JobMessage};
+pub(crate) use message::{DeadLetterMessage, JobMessage, WebhookMessage};
 pub use message::Topic;
 pub use model::{DeadLetter, Job, JobStatus, ReportFormat};
 pub use payload::{PayloadHeader, PayloadReader, PayloadWriter, SealedPayload, SheetHeader};

@@ -107,6 +107,10 @@ pub struct Job {
     pub report_bytes: Option<i64>,
     /// The `X-Request-Id` of the submission, carried into the workers' logs.
     pub request_id: Option<String>,
+    /// Rows written to the report so far (progress while processing).
+    pub rows_written: i64,
+    /// Where the `job.done` / `job.error` webhook goes, if the client asked for one.
+    pub callback_url: Option<String>,
 }
 
 impl Job {

@@ -81,6 +81,8 @@ mod tests {
             erased_at: None,
             report_bytes: None,
             request_id: None,
+            rows_written: 0,
+            callback_url: None,
         }
     }
 

@@ -32,6 +32,7 @@ impl Publisher for LocalQueue {
             }
             // The dead-letter store is the `dead_letters` table, written with the transition.
             Topic::DeadLetters => {}
+            Topic::Webhooks => return Err(QueueError::config("webhook events are delivered over HTTP, not queued")),
         }
         Ok(None)
     }

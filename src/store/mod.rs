@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::job::webhook::WebhookDelivery;
 use crate::job::{ApiKey, DeadLetter, Job, JobStatus, ReportFormat, Topic};
 
 /// A message committed with the state change it announces, published later by the relay.
@@ -33,6 +34,7 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
     pub request_id: Option<String>,
+    pub callback_url: Option<String>,
 }
 
 /// A write to the job store. Each is a conditional transition, so a stale
@@ -48,6 +50,8 @@ pub enum StatusOp {
     Claim { id: Uuid, owner: String, lease: Duration },
     /// Extend the lease of a job this owner is rendering.
     Heartbeat { id: Uuid, owner: String, lease: Duration },
+    /// How far the lease owner's render has got.
+    Progress { id: Uuid, owner: String, rows_written: i64 },
     /// processing → done, by the lease owner; the report is kept for `keep_for`.
     Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, keep_for: Duration },
     /// processing → queued after a transient failure, re-published after `delay`.
@@ -132,6 +136,30 @@ pub struct StatusCounts {
     pub error: u64,
 }
 
+/// A worker process as it last reported itself (the dashboard's per-worker view).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerInfo {
+    /// Host, pid and a random suffix: the owner of the leases it takes.
+    pub owner: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub seen_at: DateTime<Utc>,
+    pub in_flight: i32,
+    pub jobs_done: i64,
+    pub jobs_failed: i64,
+    pub version: String,
+}
+
+/// Jobs that finished in one minute, and how long they took from submit to finish.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MinuteStats {
+    pub minute: DateTime<Utc>,
+    pub done: u64,
+    pub failed: u64,
+    /// Mean seconds from submit to finish.
+    pub mean_seconds: f64,
+}
+
 /// The cluster-wide chores that one process at a time does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chore {
@@ -180,8 +208,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes jobs' rows: the job, its dead letters and its outbox messages.
     async fn purge(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
 
-    /// Takes up to `limit` due outbox rows and hides them from other relays for `hold`.
-    async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Takes up to `limit` due outbox rows of these topics and hides them from
+    /// other relays for `hold`.
+    async fn claim_outbox(&self, topics: &[Topic], limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError>;
     /// Marks rows published, with where the queue put each (partition, offset) when it says.
     async fn mark_sent(&self, sent: &[(i64, Option<(i32, i64)>)]) -> Result<(), StoreError>;
     /// Where each job's latest published jobs message landed, for those that have a position.
@@ -192,6 +221,16 @@ pub trait JobStore: Send + Sync + 'static {
     async fn outbox_backlog(&self) -> Result<(Option<Duration>, u64), StoreError>;
     /// Deletes sent outbox rows older than `age`.
     async fn prune_outbox(&self, age: Duration) -> Result<u64, StoreError>;
+
+    /// A job's webhook deliveries, oldest first.
+    async fn deliveries(&self, job: Uuid) -> Result<Vec<WebhookDelivery>, StoreError>;
+    async fn record_delivery(&self, job: Uuid, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    /// A worker's report of itself (inserted or replaced).
+    async fn report_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError>;
+    /// Workers seen since `since`.
+    async fn workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>, StoreError>;
+    /// Jobs finished per minute since `since`.
+    async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError>;
 
     /// `None` when another process is doing `chore`.
     async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;

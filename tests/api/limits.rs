@@ -143,15 +143,25 @@ async fn uploads_beyond_the_cap_wait_their_turn_with_a_503() {
     )
     .await;
     let port = port(&app);
-    let mut holding = open_upload(port, 100_000);
-    holding.write_all(b"{\"format\":\"xlsx\",").unwrap();
-    // The held upload has its slot once the server answers others with 503
-    // (on a loaded machine its handler may start a little after ours).
+    let hold = || {
+        let mut s = open_upload(port, 100_000);
+        s.write_all(b"{\"format\":\"xlsx\",").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        s
+    };
+    let mut holding = hold();
+    // The held upload has its slot once the server answers others with 503.
+    // Its handler may start after one of ours took the slot (a loaded
+    // machine): then it is the one answered 503, and we hold again.
     let deadline = Instant::now() + Duration::from_secs(45);
     let r = loop {
         let r = app.post_json(&report("xlsx", "second", 1)).await;
         if r.status() == 503 || Instant::now() > deadline {
             break r;
+        }
+        let mut probe = [0u8; 1];
+        if matches!(holding.read(&mut probe), Ok(_)) {
+            holding = hold(); // It was answered (or closed): it never had the slot.
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -13,3 +13,4 @@ mod lifecycle;
 mod restart;
 mod retention;
 mod validation;
+mod webhooks;

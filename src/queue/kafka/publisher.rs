@@ -59,10 +59,11 @@ impl KafkaPublisher {
         self.producer.read().map(|p| p.clone()).map_err(|_| QueueError::unavailable("kafka producer lock poisoned"))
     }
 
-    fn topic(&self, topic: Topic) -> &str {
+    fn topic(&self, topic: Topic) -> Result<&str, QueueError> {
         match topic {
-            Topic::Jobs => &self.settings.topic,
-            Topic::DeadLetters => &self.settings.dlq_topic,
+            Topic::Jobs => Ok(&self.settings.topic),
+            Topic::DeadLetters => Ok(&self.settings.dlq_topic),
+            Topic::Webhooks => Err(QueueError::config("webhook events are delivered over HTTP, not through kafka")),
         }
     }
 
@@ -132,7 +133,7 @@ fn due(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
 impl Publisher for KafkaPublisher {
     async fn publish(&self, topic: Topic, key: &str, value: &[u8]) -> Result<Option<Position>, QueueError> {
         let producer = self.current()?;
-        let name = self.topic(topic);
+        let name = self.topic(topic)?;
         let record = FutureRecord::to(name).key(key).payload(value);
         match producer.send(record, Timeout::After(self.settings.publish_timeout)).await {
             Ok(delivery) => {

@@ -1,6 +1,7 @@
 //! Rows to domain types. The columns hold enum names as text; a value the
 //! domain does not know means the row was written by something else.
-use super::entity::{api_key, dead_letter, job, outbox};
+use super::entity::{api_key, dead_letter, job, outbox, webhook_delivery};
+use crate::job::webhook::WebhookDelivery;
 use crate::job::{ApiKey, DeadLetter, Job, JobStatus, ReportFormat, Role, Topic};
 use crate::store::{OutboxRow, StoreError};
 
@@ -40,6 +41,8 @@ impl TryFrom<job::Model> for Job {
             erased_at: m.erased_at,
             report_bytes: m.report_bytes,
             request_id: m.request_id,
+            rows_written: m.rows_written,
+            callback_url: m.callback_url,
         })
     }
 }
@@ -50,6 +53,12 @@ impl TryFrom<outbox::Model> for OutboxRow {
     fn try_from(m: outbox::Model) -> Result<Self, StoreError> {
         let topic = Topic::parse(&m.topic).ok_or_else(|| corrupt("outbox", "topic", &m.topic))?;
         Ok(OutboxRow { id: m.id, job_id: m.job_id, topic, key: m.key, value: m.value })
+    }
+}
+
+impl From<webhook_delivery::Model> for WebhookDelivery {
+    fn from(m: webhook_delivery::Model) -> Self {
+        WebhookDelivery { event: m.webhook_id, attempt: m.attempt, at: m.at, status_code: m.status_code, error: m.error }
     }
 }
 

@@ -3,6 +3,7 @@
 //! messages they announce, `queries` the reads, `lock` the advisory locks;
 //! `mapping` turns rows into domain types, so nothing outside this folder
 //! sees an entity or a `DbErr`.
+mod activity;
 mod entity;
 mod keys;
 mod lock;
@@ -21,9 +22,11 @@ use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, TransactionTrait};
 use uuid::Uuid;
 
-use crate::job::{ApiKey, DeadLetter, Job};
+use crate::job::webhook::WebhookDelivery;
+use crate::job::{ApiKey, DeadLetter, Job, Topic};
 use crate::store::{
-    Chore, JobFilter, JobPage, JobStore, KeyStore, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError, SweepGuard,
+    Chore, JobFilter, JobPage, JobStore, KeyStore, MinuteStats, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError,
+    SweepGuard, WorkerInfo,
 };
 
 pub(crate) struct SeaStore {
@@ -175,8 +178,8 @@ impl JobStore for SeaStore {
         queries::purge(&self.db, ids).await
     }
 
-    async fn claim_outbox(&self, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError> {
-        outbox::claim(&self.db, limit, hold).await
+    async fn claim_outbox(&self, topics: &[Topic], limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError> {
+        outbox::claim(&self.db, topics, limit, hold).await
     }
 
     async fn mark_sent(&self, sent: &[(i64, Option<(i32, i64)>)]) -> Result<(), StoreError> {
@@ -197,6 +200,26 @@ impl JobStore for SeaStore {
 
     async fn prune_outbox(&self, age: Duration) -> Result<u64, StoreError> {
         outbox::prune(&self.db, age).await
+    }
+
+    async fn deliveries(&self, job: Uuid) -> Result<Vec<WebhookDelivery>, StoreError> {
+        activity::deliveries(&self.db, job).await
+    }
+
+    async fn record_delivery(&self, job: Uuid, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        activity::record_delivery(&self.db, job, delivery).await
+    }
+
+    async fn report_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
+        activity::report_worker(&self.db, worker).await
+    }
+
+    async fn workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>, StoreError> {
+        activity::workers(&self.db, since).await
+    }
+
+    async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError> {
+        activity::minutes(&self.db, since).await
     }
 
     async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {

@@ -48,13 +48,14 @@ pub(super) async fn insert_outbox(
     outbox::Entity::insert(row).exec_without_returning(txn).await.map(|_| ()).map_err(classify)
 }
 
-pub(super) async fn claim(db: &DatabaseConnection, limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError> {
+pub(super) async fn claim(db: &DatabaseConnection, topics: &[Topic], limit: u64, hold: Duration) -> Result<Vec<OutboxRow>, StoreError> {
     let now = Utc::now();
     let due = Query::select()
         .column(C::Id)
         .from(outbox::Entity)
         .and_where(C::SentAt.is_null())
         .and_where(C::AvailableAt.lte(now))
+        .and_where(C::Topic.is_in(topics.iter().map(|t| t.as_str())))
         .order_by(C::Id, Order::Asc)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, 
 use uuid::Uuid;
 
 use super::classify;
-use super::entity::{dead_letter, job, outbox};
+use super::entity::{dead_letter, job, outbox, webhook_delivery};
 use super::mapping::jobs;
 use crate::job::{DeadLetter, Job, JobStatus};
 use crate::store::{JobFilter, JobPage, StatusCounts, StoreError};
@@ -164,6 +164,11 @@ pub(super) async fn purge(db: &DatabaseConnection, ids: &[Uuid]) -> Result<u64, 
     outbox::Entity::delete_many().filter(outbox::Column::JobId.is_in(ids.iter().copied())).exec(&txn).await.map_err(classify)?;
     dead_letter::Entity::delete_many()
         .filter(dead_letter::Column::JobId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await
+        .map_err(classify)?;
+    webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::JobId.is_in(ids.iter().copied()))
         .exec(&txn)
         .await
         .map_err(classify)?;

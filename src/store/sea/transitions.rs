@@ -14,7 +14,7 @@ use super::entity::{dead_letter, job};
 use super::mapping::first_job;
 use super::outbox::{enqueue, insert_outbox};
 use super::{classify, is_unique_violation, later};
-use crate::job::{DeadLetterMessage, Job, JobStatus, Topic};
+use crate::job::{DeadLetterMessage, Job, JobStatus, Topic, WebhookMessage};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
 
 use job::Column as C;
@@ -68,6 +68,9 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
         StatusOp::Heartbeat { id, owner, lease } => {
             transition(txn, id, now, held_by(owner), |u| u.col_expr(C::LeaseUntil, Expr::value(later(now, lease)))).await?
         }
+        StatusOp::Progress { id, owner, rows_written } => {
+            transition(txn, id, now, held_by(owner), |u| u.col_expr(C::RowsWritten, Expr::value(rows_written))).await?
+        }
         StatusOp::Complete { id, owner, report_key, report_bytes, keep_for } => {
             let done = transition(txn, id, now, held_by(owner), |u| {
                 clear_lease(u)
@@ -76,10 +79,14 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
                     .col_expr(C::ReportBytes, Expr::value(Some(report_bytes)))
                     .col_expr(C::ExpiresAt, Expr::value(Some(later(now, keep_for))))
                     .col_expr(C::Renders, Expr::col(C::Renders).add(1))
+                    .col_expr(C::RowsWritten, Expr::col(C::RowCount))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
             })
             .await?;
+            if let Some(job) = &done {
+                webhook_event(txn, job, true, now).await?;
+            }
             if done.is_none() {
                 // The lease was lost, yet a render finished: count it, so a
                 // duplicate render is visible rather than silent. No row at
@@ -121,6 +128,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             .await?;
             if let Some(job) = &job {
                 dead_letter(txn, job, error, now).await?;
+                webhook_event(txn, job, false, now).await?;
             }
             job
         }
@@ -193,6 +201,16 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
     Ok(OpOutcome::Updated(job))
 }
 
+/// Announces a finished job's webhook, if it asked for one: an outbox row
+/// the webhook deliverer sends, in the same transaction as the outcome.
+async fn webhook_event(txn: &DatabaseTransaction, job: &Job, done: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
+    if job.callback_url.is_none() {
+        return Ok(());
+    }
+    let msg = WebhookMessage { webhook_id: uuid::Uuid::now_v7(), job_id: job.id, done };
+    insert_outbox(txn, job.id, Topic::Webhooks, msg.to_json(), now, job.id.to_string()).await
+}
+
 /// Records the dead letter and announces it on the dead-letter topic.
 async fn dead_letter(txn: &DatabaseTransaction, job: &Job, error: String, now: DateTime<Utc>) -> Result<(), StoreError> {
     let letter = dead_letter::ActiveModel {
@@ -235,6 +253,8 @@ async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> R
         erased_at: Set(None),
         report_bytes: Set(None),
         request_id: Set(new.request_id.clone()),
+        rows_written: Set(0),
+        callback_url: Set(new.callback_url.clone()),
     };
     // A concurrent request with the same Idempotency-Key may win the insert;
     // the savepoint keeps the transaction usable so we can read its job.

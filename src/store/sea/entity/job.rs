@@ -30,6 +30,8 @@ pub(crate) struct Model {
     pub erased_at: Option<DateTimeUtc>,
     pub report_bytes: Option<i64>,
     pub request_id: Option<String>,
+    pub rows_written: i64,
+    pub callback_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,3 +4,5 @@ pub(crate) mod api_key;
 pub(crate) mod dead_letter;
 pub(crate) mod job;
 pub(crate) mod outbox;
+pub(crate) mod webhook_delivery;
+pub(crate) mod worker;
