@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use reportd::job::cell::encode;
 use reportd::job::{Column, ColumnType, PayloadHeader, PayloadWriter, ReportFormat, SheetHeader};
-use reportd::render::{PdfBackendKind, RenderOptions, render_file};
+use reportd::render::{PdfBackendKind, RenderControl, RenderOptions, render_file};
 
 /// The table every case writes: ten columns of mixed types, the five-column
 /// pattern (text with accents, number, integer, date, boolean) twice.
@@ -122,7 +122,7 @@ pub fn run_case(case: &str, rows: u64, scratch: &Path) -> anyhow::Result<Measure
             let payload = write_payload(dir.path(), format, rows)?;
             let backend = if case == "pdf-printpdf" { PdfBackendKind::Printpdf } else { PdfBackendKind::PdfWriter };
             let start = Instant::now();
-            render_file(&payload, &out, &opts(backend), &std::sync::atomic::AtomicBool::new(false))?;
+            render_file(&payload, &out, &opts(backend), &RenderControl::default())?;
             (start.elapsed().as_secs_f64(), std::fs::metadata(&out)?.len())
         }
         "xlsx-baseline" => {

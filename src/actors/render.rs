@@ -4,7 +4,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 use super::worker::Renderer;
 use crate::faults::{FaultPoint, Faults};
 use crate::job::ReportFormat;
-use crate::render::{RenderError, RenderOptions, RenderStats, render_file};
+use crate::render::{RenderControl, RenderError, RenderOptions, RenderStats, render_file};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +38,9 @@ pub(crate) struct Render {
     pub(crate) payload: PathBuf,
     pub(crate) output: PathBuf,
     pub(crate) options: RenderOptions,
-    /// Raised when the job stops being this worker's: the render stops at its next checkpoint.
-    pub(crate) cancel: Arc<AtomicBool>,
+    /// Cancelled when the job stops being this worker's (the render stops at
+    /// its next checkpoint); the render's progress, for the job's status.
+    pub(crate) control: Arc<RenderControl>,
 }
 
 pub(crate) struct RenderActor {
@@ -69,7 +69,7 @@ impl Handler<Render> for RenderActor {
         let faults = self.faults.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             faults.trigger(FaultPoint::Render, &msg.title).map_err(RenderFailure::Injected)?;
-            render_file(&msg.payload, &msg.output, &msg.options, &msg.cancel).map_err(RenderFailure::from)
+            render_file(&msg.payload, &msg.output, &msg.options, &msg.control).map_err(RenderFailure::from)
         }));
         busy.decrement(1.0);
         let format = msg.format.as_str();

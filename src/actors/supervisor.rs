@@ -114,6 +114,7 @@ impl ReportdSupervisor {
                 owner,
                 lease: settings.worker.lease,
                 heartbeat: settings.worker.heartbeat,
+                progress_every: settings.worker.progress_interval,
                 scratch: settings.scratch_dir(),
                 render: settings.render.clone(),
                 faults,

@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,7 +17,7 @@ use tracing::Instrument;
 use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
 use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, Retention, RetryPolicy};
-use crate::render::{RenderError, RenderOptions, RenderStats};
+use crate::render::{RenderControl, RenderError, RenderOptions, RenderStats};
 use crate::storage::{Storage, StorageError, scratch_path};
 use crate::store::{OpOutcome, StatusOp, StoreError, Transitions};
 use crate::telemetry;
@@ -81,6 +80,8 @@ pub(crate) struct Worker {
     pub(crate) owner: String,
     pub(crate) lease: Duration,
     pub(crate) heartbeat: Duration,
+    /// How often a render's progress is written to the job (when it moved).
+    pub(crate) progress_every: Duration,
     pub(crate) scratch: PathBuf,
     pub(crate) render: RenderOptions,
     pub(crate) faults: Faults,
@@ -135,9 +136,11 @@ impl Worker {
         }
 
         let started = Instant::now();
-        let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = self.keep_lease(&job, lost.clone());
-        let result = self.execute(&job, lost).await;
+        let control = Arc::new(RenderControl::default());
+        let heartbeat = self.keep_lease(&job, control.clone());
+        let progress = self.report_progress(&job, control.clone());
+        let result = self.execute(&job, control).await;
+        progress.cancel();
         heartbeat.cancel();
         match result {
             Ok(Uploaded { key, bytes }) => {
@@ -242,9 +245,9 @@ impl Worker {
             .await
     }
 
-    /// Extends the lease every `heartbeat` until cancelled; raises `lost` when
-    /// the job stops being this worker's, so the render stops at its next checkpoint.
-    fn keep_lease(&self, job: &Job, lost: Arc<AtomicBool>) -> CancellationToken {
+    /// Extends the lease every `heartbeat` until cancelled; cancels the render
+    /// when the job stops being this worker's (it stops at its next checkpoint).
+    fn keep_lease(&self, job: &Job, render: Arc<RenderControl>) -> CancellationToken {
         let token = CancellationToken::new();
         let (transitions, id, owner, lease, every) =
             (self.transitions.clone(), job.id, self.owner.clone(), self.lease, self.heartbeat);
@@ -259,7 +262,7 @@ impl Worker {
                     Ok(OpOutcome::Updated(Some(_))) => {}
                     Ok(_) => {
                         tracing::warn!(job_id = %id, "lease lost (taken over, or the job was deleted)");
-                        lost.store(true, Ordering::Relaxed);
+                        render.cancel();
                         return;
                     }
                     Err(e) => tracing::warn!(job_id = %id, error = %e, "heartbeat failed"),
@@ -269,8 +272,36 @@ impl Worker {
         token
     }
 
+    /// Writes the render's progress to the job every `progress_every` while it
+    /// moves, until cancelled. A job rendered within one interval writes none.
+    fn report_progress(&self, job: &Job, render: Arc<RenderControl>) -> CancellationToken {
+        let token = CancellationToken::new();
+        let (transitions, id, owner, every) = (self.transitions.clone(), job.id, self.owner.clone(), self.progress_every);
+        let total = job.row_count.max(0) as u64;
+        let stop = token.clone();
+        actix_rt::spawn(async move {
+            let mut reported = 0;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let rows = render.rows_written().min(total);
+                if rows == reported {
+                    continue;
+                }
+                // Progress is a courtesy: a failed write is simply not shown.
+                let op = StatusOp::Progress { id, owner: owner.clone(), rows_written: rows as i64 };
+                if let Ok(OpOutcome::Updated(Some(_))) = transitions.apply(op).await {
+                    reported = rows;
+                }
+            }
+        });
+        token
+    }
+
     /// Download, render, upload.
-    async fn execute(&self, job: &Job, lost: Arc<AtomicBool>) -> Result<Uploaded, AttemptError> {
+    async fn execute(&self, job: &Job, control: Arc<RenderControl>) -> Result<Uploaded, AttemptError> {
         let scratch = Scratch {
             payload: scratch_path(&self.scratch, job.id, &format!("{}.rpd", job.attempts)),
             output: scratch_path(&self.scratch, job.id, &format!("{}.{}", job.attempts, job.format.extension())),
@@ -287,7 +318,7 @@ impl Worker {
             payload: scratch.payload.clone(),
             output: scratch.output.clone(),
             options: self.render.clone(),
-            cancel: lost,
+            control,
         };
         let stats = self.renderer.render(render).await.map_err(|e| {
             let kind = match &e {

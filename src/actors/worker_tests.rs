@@ -250,6 +250,7 @@ fn harness(job: Job, how: Rendering) -> Harness {
         owner: "worker-a".into(),
         lease: Duration::from_secs(30),
         heartbeat: Duration::from_secs(10),
+        progress_every: Duration::from_secs(10),
         scratch: scratch.path().to_path_buf(),
         render: RenderOptions::default(),
         faults: Faults::default(),

@@ -191,6 +191,9 @@ pub struct WorkerSettings {
     pub lease: Duration,
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// How often a rendering job's progress (rows written) is recorded, at most.
+    #[serde(with = "humantime_serde")]
+    pub progress_interval: Duration,
     /// On SIGTERM, in-flight jobs get this long to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_deadline: Duration,
@@ -426,6 +429,7 @@ impl Default for WorkerSettings {
         Self {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
+            progress_interval: Duration::from_millis(500),
             shutdown_deadline: Duration::from_secs(30),
             scratch_dir: String::new(),
         }

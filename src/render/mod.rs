@@ -7,7 +7,7 @@ pub mod xlsx;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,42 +88,69 @@ impl RenderError {
     }
 }
 
-/// Rows between two looks at the cancel flag.
-const CHECKPOINT_ROWS: u64 = 1024;
+/// Rows between two checkpoints (a look at the cancel flag, the progress published).
+const CHECKPOINT_ROWS: u64 = 256;
 
-/// Renders the payload file at `payload` into `output`, stopping with
-/// `RenderError::Cancelled` at the next checkpoint once `cancel` is raised.
-pub fn render_file(payload: &Path, output: &Path, opts: &RenderOptions, cancel: &AtomicBool) -> Result<RenderStats, RenderError> {
+/// Shared by a render and whoever runs it: the runner may cancel it, the
+/// render publishes how many rows it has written (at each checkpoint).
+#[derive(Debug, Default)]
+pub struct RenderControl {
+    cancelled: AtomicBool,
+    rows: AtomicU64,
+}
+
+impl RenderControl {
+    /// The render stops with `RenderError::Cancelled` at its next checkpoint.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Rows written so far, as of the last checkpoint.
+    pub fn rows_written(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+}
+
+/// Renders the payload file at `payload` into `output`, under `control`.
+pub fn render_file(payload: &Path, output: &Path, opts: &RenderOptions, control: &RenderControl) -> Result<RenderStats, RenderError> {
     let input = BufReader::with_capacity(256 * 1024, File::open(payload)?);
-    render_cancellable(input, output, opts, cancel)
+    render_controlled(input, output, opts, control)
 }
 
 /// Renders a payload into `output`.
 pub fn render<R: Read>(input: R, output: &Path, opts: &RenderOptions) -> Result<RenderStats, RenderError> {
-    render_cancellable(input, output, opts, &AtomicBool::new(false))
+    render_controlled(input, output, opts, &RenderControl::default())
 }
 
-fn render_cancellable<R: Read>(input: R, output: &Path, opts: &RenderOptions, cancel: &AtomicBool) -> Result<RenderStats, RenderError> {
+fn render_controlled<R: Read>(input: R, output: &Path, opts: &RenderOptions, control: &RenderControl) -> Result<RenderStats, RenderError> {
     let (header, mut reader) = PayloadReader::open(input)?;
-    let mut rows = Rows { reader: &mut reader, cancel, read: 0 };
+    let mut rows = Rows { reader: &mut reader, control, read: 0 };
     match header.format {
         ReportFormat::Xlsx => xlsx::render(&header, &mut rows, output, opts),
         ReportFormat::Pdf => pdf::render(&header, &mut rows, File::create(output)?, opts),
     }
 }
 
-/// The payload's rows, with a look at the cancel flag every `CHECKPOINT_ROWS`.
+/// The payload's rows, with a checkpoint every `CHECKPOINT_ROWS`.
 pub(crate) struct Rows<'a, R: Read> {
     reader: &'a mut PayloadReader<R>,
-    cancel: &'a AtomicBool,
+    control: &'a RenderControl,
+    /// Rows read from the payload (a few ahead of those written, to size columns).
     read: u64,
 }
 
 impl<R: Read> Rows<'_, R> {
     fn checkpoint(&mut self) -> Result<(), RenderError> {
         self.read += 1;
-        if self.read.is_multiple_of(CHECKPOINT_ROWS) && self.cancel.load(Ordering::Relaxed) {
-            return Err(RenderError::Cancelled);
+        if self.read.is_multiple_of(CHECKPOINT_ROWS) {
+            self.control.rows.store(self.read, Ordering::Relaxed);
+            if self.control.is_cancelled() {
+                return Err(RenderError::Cancelled);
+            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod failures;
 mod idempotency;
 mod limits;
 mod memory;
+mod progress;
 mod lifecycle;
 mod restart;
 mod retention;
