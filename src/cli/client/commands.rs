@@ -32,11 +32,14 @@ fn no_two_documents(json: bool, output: Option<&std::path::Path>) -> Result<(), 
 }
 
 pub(super) async fn submit(args: Box<SubmitArgs>) -> Result<(), Failure> {
-    let SubmitArgs { file, input_format, format, title, idempotency_key, wait, output, api: api_args } = *args;
+    let SubmitArgs { file, input_format, format, title, columns, idempotency_key, wait, output, api: api_args } = *args;
     let json = api_args.json;
     no_two_documents(json, output.as_deref())?;
     let source = Source::new(&file);
     let kind = source.kind(input_format)?;
+    if columns.is_some() && kind != InputFormat::Csv {
+        return Err(Failure::usage("--columns applies to CSV input only"));
+    }
     let api = Api::new(&api_args)?;
     let fields = Fields { format, title };
     let mut request = api.upload(Method::POST, "/generate");
@@ -49,8 +52,12 @@ pub(super) async fn submit(args: Box<SubmitArgs>) -> Result<(), Failure> {
             let body = blocking(move || input::json_body(&source, &fields)).await?;
             api.send(request.header(CONTENT_TYPE, "application/json").body(body)).await?
         }
-        InputFormat::Ndjson => {
-            let stream = blocking(move || input::ndjson(&source, &fields)).await?;
+        InputFormat::Ndjson | InputFormat::Csv => {
+            let stream = blocking(move || match kind {
+                InputFormat::Csv => input::csv(&source, &fields, columns.as_ref()),
+                _ => input::ndjson(&source, &fields),
+            })
+            .await?;
             let (body, producer) = stream.spawn();
             let request = request.header(CONTENT_TYPE, "application/x-ndjson").header(CONTENT_ENCODING, "gzip");
             let sent = api.send(request.body(body)).await;

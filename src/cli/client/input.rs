@@ -1,12 +1,14 @@
 //! A file as a `POST /generate` body. A JSON body is read whole (it is one
 //! document) and sent as is unless a flag changes its `format` or `title`.
-//! NDJSON is streamed: its header line (with the flags applied), then the
-//! rows as they are read, gzipped on a blocking thread into a channel that is
-//! the request's body, so a file of any size takes constant memory.
+//! NDJSON and CSV are streamed: a header line first (CSV's from its header
+//! row and the column types), then the rows as they are read, gzipped on a
+//! blocking thread into a channel that is the request's body, so a file of
+//! any size takes constant memory.
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use flate2::Compression;
@@ -15,7 +17,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::csv::{self as csvin, ColumnSpecs};
 use super::{Failure, Format, InputFormat};
+use crate::job::cell::ColumnType;
 
 /// The longest NDJSON header line read.
 const MAX_HEADER_LINE: u64 = 1 << 20;
@@ -49,14 +53,15 @@ impl Source {
             return Ok(kind);
         }
         let Source::File(path) = self else {
-            return Err(Failure::usage("reading stdin needs --input-format json|ndjson"));
+            return Err(Failure::usage("reading stdin needs --input-format json|ndjson|csv"));
         };
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         match ext.as_str() {
             "json" => Ok(InputFormat::Json),
             "ndjson" | "jsonl" => Ok(InputFormat::Ndjson),
+            "csv" => Ok(InputFormat::Csv),
             _ => Err(Failure::usage(format!(
-                "cannot tell what {} is from its extension: give --input-format json|ndjson",
+                "cannot tell what {} is from its extension: give --input-format json|ndjson|csv",
                 path.display()
             ))),
         }
@@ -129,7 +134,14 @@ pub(super) fn json_body(source: &Source, fields: &Fields) -> Result<Vec<u8>, Fai
 /// An NDJSON body ready to stream: its header line, then its rows.
 pub(super) struct Stream {
     header: Map<String, Value>,
-    rows: Box<dyn BufRead + Send>,
+    rows: Rows,
+    /// stdin, spooled when a CSV's types had to be inferred (deleted on drop).
+    _spool: Option<tempfile::NamedTempFile>,
+}
+
+enum Rows {
+    Ndjson(Box<dyn BufRead + Send>),
+    Csv { reader: csv::Reader<Box<dyn Read + Send>>, types: Vec<ColumnType> },
 }
 
 /// Reads an NDJSON file's header line (blank lines before it skipped) and applies the flags.
@@ -149,7 +161,76 @@ pub(super) fn ndjson(source: &Source, fields: &Fields) -> Result<Stream, Failure
     let mut header: Map<String, Value> = serde_json::from_str(line.trim())
         .map_err(|e| Failure::usage(format!("the first line is not a JSON header {{\"format\",\"title\",\"columns\"}}: {e}")))?;
     fields.apply(source, &mut header)?;
-    Ok(Stream { header, rows: input })
+    Ok(Stream { header, rows: Rows::Ndjson(input), _spool: None })
+}
+
+/// Reads a CSV's header row, and types its columns: from `--columns`, the rest
+/// inferred in a first pass (over a spooled copy when the input is stdin).
+pub(super) fn csv(source: &Source, fields: &Fields, specs: Option<&ColumnSpecs>) -> Result<Stream, Failure> {
+    let (mut reader, tape) = match source {
+        Source::File(_) => (csvin::reader(source.open()?), None),
+        Source::Stdin => {
+            let tape = Arc::new(Mutex::new(Some(Vec::new())));
+            let recorder: Box<dyn Read + Send> = Box::new(Recorder { inner: io::stdin(), tape: tape.clone() });
+            (csvin::reader(recorder), Some(tape))
+        }
+    };
+    let names = csvin::header_names(&mut reader)?;
+    let mut types = csvin::given_types(&names, specs)?;
+    let mut spool = None;
+    if types.iter().any(Option::is_none) {
+        let path = match (source, tape) {
+            (Source::File(path), _) => path.clone(),
+            (Source::Stdin, Some(tape)) => {
+                let recorded = tape.lock().unwrap().take().unwrap_or_default();
+                let file = spool_stdin(&recorded, reader.into_inner())?;
+                let path = file.path().to_path_buf();
+                reader = csvin::reader(Box::new(file.reopen().map_err(spool_error)?));
+                csvin::header_names(&mut reader)?;
+                spool = Some(file);
+                path
+            }
+            (Source::Stdin, None) => unreachable!("stdin is always recorded"),
+        };
+        let file = File::open(&path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        csvin::infer(&mut csvin::reader(file), &mut types)?;
+    } else if let Some(tape) = tape {
+        tape.lock().unwrap().take();
+    }
+    let types: Vec<ColumnType> = types.into_iter().map(|t| t.unwrap_or(ColumnType::Text)).collect();
+    let mut header = Map::new();
+    fields.apply(source, &mut header)?;
+    header.insert("columns".into(), csvin::columns_json(&names, &types));
+    Ok(Stream { header, rows: Rows::Csv { reader, types }, _spool: spool })
+}
+
+/// Passes reads through, keeping a copy while its tape is on (`Some`).
+struct Recorder<R> {
+    inner: R,
+    tape: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl<R: Read> Read for Recorder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(tape) = self.tape.lock().unwrap().as_mut() {
+            tape.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// stdin in a temporary file: what was read so far, then the rest.
+fn spool_stdin(recorded: &[u8], mut rest: impl Read) -> Result<tempfile::NamedTempFile, Failure> {
+    let mut file = tempfile::NamedTempFile::new().map_err(spool_error)?;
+    file.write_all(recorded).map_err(spool_error)?;
+    io::copy(&mut rest, &mut file).map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+    file.flush().map_err(spool_error)?;
+    Ok(file)
+}
+
+fn spool_error(e: io::Error) -> Failure {
+    Failure::usage(format!("cannot keep stdin in a temporary file to infer the column types: {e}"))
 }
 
 impl Stream {
@@ -158,17 +239,22 @@ impl Stream {
         let mut line = serde_json::to_vec(&self.header).expect("a JSON map serializes");
         line.push(b'\n');
         out.write_all(&line).map_err(write_error)?;
-        let (mut input, mut buf) = (self.rows, vec![0u8; CHUNK]);
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::usage(format!("cannot read the input: {e}"))),
-            };
-            out.write_all(&buf[..n]).map_err(write_error)?;
+        match self.rows {
+            Rows::Ndjson(mut input) => {
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    let n = match input.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Failure::usage(format!("cannot read the input: {e}"))),
+                    };
+                    out.write_all(&buf[..n]).map_err(write_error)?;
+                }
+                Ok(())
+            }
+            Rows::Csv { mut reader, types } => csvin::write_rows(&mut reader, &types, out),
         }
-        Ok(())
     }
 
     /// The body as a stream of gzip chunks, produced on a blocking thread.

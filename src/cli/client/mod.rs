@@ -2,12 +2,13 @@
 //! talk to a running API over HTTP, as a script or a person at a terminal would.
 //!
 //! `api` is the HTTP client and the one place an answer becomes an exit code;
-//! `input` turns a file into a request body (JSON as is, NDJSON streamed and
-//! gzipped); `wait` polls a
+//! `input` turns a file into a request body (JSON as is, NDJSON and CSV
+//! streamed and gzipped), with `csv` converting CSV to NDJSON; `wait` polls a
 //! job with a progress bar; `download` saves a report; `output` prints.
 //! Results go to stdout (one JSON document with `--json`), everything else to stderr.
 mod api;
 mod commands;
+mod csv;
 mod download;
 mod input;
 mod output;
@@ -49,7 +50,7 @@ pub(crate) struct ApiArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum ClientCommand {
-    /// Submit a report (a .json body or an .ndjson/.jsonl file; - for stdin).
+    /// Submit a report (a .json body, an .ndjson/.jsonl file or a .csv file; - for stdin).
     #[command(after_help = EXIT_CODES)]
     Submit(Box<SubmitArgs>),
     /// Show a job's status.
@@ -108,7 +109,7 @@ pub(crate) enum ClientCommand {
 pub(crate) struct SubmitArgs {
     /// The input file; `-` reads stdin (then give --input-format).
     file: PathBuf,
-    /// What the input is; by default its extension says (.json, .ndjson/.jsonl).
+    /// What the input is; by default its extension says (.json, .ndjson/.jsonl, .csv).
     #[arg(long, value_enum)]
     input_format: Option<InputFormat>,
     /// The report's format (default: the file's, else xlsx).
@@ -117,6 +118,10 @@ pub(crate) struct SubmitArgs {
     /// The report's title (default: the file's, else the file name).
     #[arg(long)]
     title: Option<String>,
+    /// CSV only: column types, as `name:type,name:type,…` (text, number,
+    /// integer, date, datetime, boolean); columns not named are inferred.
+    #[arg(long, value_parser = csv::parse_columns_flag)]
+    columns: Option<csv::ColumnSpecs>,
     /// Sent as `Idempotency-Key`: the same key and body give the same job.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -134,6 +139,7 @@ pub(crate) struct SubmitArgs {
 pub(crate) enum InputFormat {
     Json,
     Ndjson,
+    Csv,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
