@@ -1,6 +1,7 @@
 //! The `reportd` command line: `serve` (the default), `api`, `worker`,
 //! `migrate`, `dlq`, `keys` and `config show`. Settings are loaded once, by
 //! `Settings::load_with`.
+mod client;
 mod dlq;
 mod keys;
 
@@ -56,6 +57,9 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    // The client of a running API: submit, status, download, jobs, retry, delete.
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +108,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             print!("{}", settings.shown());
             return Ok(());
         }
+        // Its exit code is part of its interface (see `reportd submit --help`).
+        Command::Client(command) => std::process::exit(client::run(command).await),
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;
     app.run_until_stopped().await?;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod client;
 mod failures;
 mod idempotency;
 mod limits;
