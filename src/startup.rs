@@ -185,7 +185,8 @@ impl Application {
         let webhooks: Arc<dyn WebhookSender> =
             Arc::new(HttpWebhooks::new(policy, settings.webhooks.timeout).context("the webhook client")?);
         let webhook_secrets = Arc::new(TenantSecrets::from(&settings.webhooks));
-        let owner = format!("{}:{}:{}", hostname(), std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let host = hostname();
+        let owner = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let supervisor = ReportdSupervisor::start(Parts {
             settings: settings.clone(),
             store: store.clone(),
@@ -197,6 +198,7 @@ impl Application {
             recover_at_start: settings.queue.backend == QueueBackend::Local,
             faults,
             owner,
+            host,
             webhooks: webhooks.clone(),
             webhook_secrets: webhook_secrets.clone(),
         });

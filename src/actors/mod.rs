@@ -3,9 +3,11 @@
 //! port and runs each through `worker`, which renders on the `render` pool;
 //! `status` is the one writer of job state; `relay` publishes the outbox;
 //! `sweeper` recovers lost jobs; `janitor` deletes what retention and
-//! deletions say must go; `webhooks` delivers the events jobs asked for. Actors know ports only: startup hands them
+//! deletions say must go; `webhooks` delivers the events jobs asked for;
+//! `presence` reports a worker process's activity for the dashboard. Actors know ports only: startup hands them
 //! the adapters.
 pub(crate) mod janitor;
+pub(crate) mod presence;
 pub(crate) mod relay;
 pub(crate) mod render;
 pub(crate) mod source;

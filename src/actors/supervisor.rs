@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::janitor::{Janitor, StopJanitor};
+use super::presence::{Presence, StopPresence};
 use super::relay::{Relay, StopRelay};
 use super::render::RenderActor;
 use super::source::SourceActor;
@@ -28,6 +29,9 @@ use crate::queue::{JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::{JobStore, Transitions};
 use crate::telemetry;
+
+/// How often a worker process reports itself.
+const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 
 /// Which halves of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +61,8 @@ pub(crate) struct Parts {
     pub(crate) recover_at_start: bool,
     pub(crate) faults: Faults,
     pub(crate) owner: String,
+    /// The host name workers report (the dashboard's per-worker view).
+    pub(crate) host: String,
     pub(crate) webhooks: Arc<dyn WebhookSender>,
     pub(crate) webhook_secrets: Arc<TenantSecrets>,
 }
@@ -68,13 +74,14 @@ pub(crate) struct ReportdSupervisor {
     deliverer: Addr<WebhookDeliverer>,
     sweeper: Option<Addr<Sweeper>>,
     janitor: Option<Addr<Janitor>>,
+    presence: Option<Addr<Presence>>,
     stopped: CancellationToken,
     deadline: Duration,
 }
 
 impl ReportdSupervisor {
     pub(crate) fn start(parts: Parts) -> Addr<ReportdSupervisor> {
-        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner, webhooks, webhook_secrets } =
+        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner, host, webhooks, webhook_secrets } =
             parts;
         let wake = Arc::new(Notify::new());
         let batch = settings.pools.status_batch;
@@ -102,9 +109,12 @@ impl ReportdSupervisor {
         };
         let stopped = CancellationToken::new();
         let retention = Retention::from(&settings.retention);
-        let (mut source_addr, mut sweeper, mut janitor) = (None, None, None);
+        let (mut source_addr, mut sweeper, mut janitor, mut presence) = (None, None, None, None);
         if let Some(source) = source {
             let transitions: Arc<dyn Transitions> = Arc::new(status.clone());
+            let activity = Arc::new(Default::default());
+            let reporter = Presence::new(store.clone(), Arc::clone(&activity), owner.clone(), host, PRESENCE_EVERY);
+            presence = Some(actix::Supervisor::start(move |_| reporter));
             let worker = Rc::new(Worker {
                 transitions: transitions.clone(),
                 renderer: Rc::new(RenderActor::start_pool(settings.pools.render, faults.clone())),
@@ -119,6 +129,7 @@ impl ReportdSupervisor {
                 render: settings.render.clone(),
                 faults,
                 shutdown: stopped.clone(),
+                activity,
             });
             let in_flight = settings.pools.in_flight;
             let storage = worker.storage.clone();
@@ -139,6 +150,7 @@ impl ReportdSupervisor {
             deliverer,
             sweeper,
             janitor,
+            presence,
             stopped,
             deadline: settings.worker.shutdown_deadline,
         }
@@ -176,6 +188,7 @@ impl Handler<Shutdown> for ReportdSupervisor {
         let source = self.source.take();
         let (relay, deliverer, sweeper, janitor, stopped) =
             (self.relay.clone(), self.deliverer.clone(), self.sweeper.take(), self.janitor.take(), self.stopped.clone());
+        let presence = self.presence.take();
         Box::pin(async move {
             let report = match &source {
                 Some(addr) => addr.send(Drain { deadline }).await.unwrap_or_default(),
@@ -187,6 +200,9 @@ impl Handler<Shutdown> for ReportdSupervisor {
             }
             if let Some(j) = janitor {
                 let _ = j.send(StopJanitor).await;
+            }
+            if let Some(p) = presence {
+                let _ = p.send(StopPresence).await;
             }
             let _ = relay.send(StopRelay).await;
             let _ = deliverer.send(StopDeliverer).await;

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::presence::Activity;
 use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
 use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, Retention, RetryPolicy};
@@ -87,6 +89,8 @@ pub(crate) struct Worker {
     pub(crate) faults: Faults,
     /// Cancelled when the process stops for good (after the drain deadline).
     pub(crate) shutdown: CancellationToken,
+    /// This process's counts, which `presence` reports.
+    pub(crate) activity: Arc<Activity>,
 }
 
 impl Worker {
@@ -102,8 +106,15 @@ impl Worker {
         let span = tracing::info_span!("job", job_id = %msg.id, attempt = msg.attempt, request_id);
         let gauge = metrics::gauge!(telemetry::IN_FLIGHT);
         gauge.increment(1.0);
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
         let outcome = self.process(msg).instrument(span).await;
+        self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
         gauge.decrement(1.0);
+        match outcome {
+            Outcome::Done => self.activity.done.fetch_add(1, Ordering::Relaxed),
+            Outcome::Retried | Outcome::DeadLettered => self.activity.failed.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
         outcome
     }
 

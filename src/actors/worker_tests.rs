@@ -251,6 +251,7 @@ fn harness(job: Job, how: Rendering) -> Harness {
         lease: Duration::from_secs(30),
         heartbeat: Duration::from_secs(10),
         progress_every: Duration::from_secs(10),
+        activity: Default::default(),
         scratch: scratch.path().to_path_buf(),
         render: RenderOptions::default(),
         faults: Faults::default(),

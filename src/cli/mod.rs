@@ -72,6 +72,12 @@ enum ConfigAction {
 pub fn main() -> ExitCode {
     crate::startup::install_tls_provider();
     let cli = Cli::parse();
+    // The client talks to a server over HTTP: the service's settings (and a
+    // broken config.toml in the current directory) are none of its business.
+    if let Some(Command::Client(command)) = cli.command {
+        let code = actix_rt::System::new().block_on(client::run(command));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let overrides = Overrides { file: cli.config, port: cli.port, data_dir: cli.data_dir };
     let settings = match Settings::load_with(&overrides) {
         Ok(s) => s,
@@ -108,7 +114,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             print!("{}", settings.shown());
             return Ok(());
         }
-        // Its exit code is part of its interface (see `reportd submit --help`).
         Command::Client(command) => std::process::exit(client::run(command).await),
     };
     let app = Application::build_with(settings, roles, Faults::from_env()).await?;

@@ -229,6 +229,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn report_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError>;
     /// Workers seen since `since`.
     async fn workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>, StoreError>;
+    /// Deletes the rows of workers not seen since `before`.
+    async fn forget_workers(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Jobs finished per minute since `since`.
     async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError>;
 

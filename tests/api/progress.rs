@@ -55,3 +55,26 @@ async fn progress_grows_while_a_large_report_renders() {
     let (_, _, file) = app.download(&done).await;
     assert_eq!(file.len() as u64, bytes, "bytes is the download's size");
 }
+
+/// A worker process reports itself (for the dashboard): its owner and host,
+/// and the jobs it has done, within a few seconds.
+#[actix_rt::test]
+async fn a_worker_reports_its_activity() {
+    let app = spawn_app().await;
+    let id = app.submit(&report("pdf", "counted", 5)).await;
+    app.wait_until_done(&id).await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let start = Instant::now();
+    loop {
+        let workers = app.store.workers(since).await.unwrap();
+        if let Some(w) = workers.iter().find(|w| w.jobs_done >= 1) {
+            assert_eq!(workers.len(), 1, "{workers:?}");
+            assert!(w.owner.contains(&std::process::id().to_string()), "{w:?}");
+            assert_eq!(w.in_flight, 0);
+            assert!(!w.host.is_empty() && !w.version.is_empty());
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no report of a done job: {workers:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -74,6 +74,11 @@ pub(super) async fn workers(db: &DatabaseConnection, since: DateTime<Utc>) -> Re
         .collect())
 }
 
+pub(super) async fn forget_workers(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let gone = worker::Entity::delete_many().filter(worker::Column::SeenAt.lt(before)).exec(db).await.map_err(classify)?;
+    Ok(gone.rows_affected)
+}
+
 pub(super) async fn minutes(db: &DatabaseConnection, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError> {
     let backend = db.get_database_backend();
     // Grouping by minute is written in each dialect: the one query that is.

@@ -218,6 +218,10 @@ impl JobStore for SeaStore {
         activity::workers(&self.db, since).await
     }
 
+    async fn forget_workers(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        activity::forget_workers(&self.db, before).await
+    }
+
     async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError> {
         activity::minutes(&self.db, since).await
     }
