@@ -108,8 +108,8 @@ fn forbidden(layer: Layer, module: &str, target: &str) -> Option<String> {
         Layer::Render => &["job", "render"],
         Layer::Port(p) => return (top != "job" && top != p).then(|| format!("a port may know the domain only, not `{top}`")),
         Layer::Adapter(_) => &["job", "store", "queue", "cache", "storage", "config", "telemetry"],
-        Layer::Http => &["job", "render", "store", "queue", "cache", "storage", "config", "telemetry", "http"],
-        Layer::Actors => &["job", "render", "store", "queue", "cache", "storage", "config", "telemetry", "faults", "actors"],
+        Layer::Http => &["job", "render", "store", "queue", "cache", "storage", "notify", "config", "telemetry", "http"],
+        Layer::Actors => &["job", "render", "store", "queue", "cache", "storage", "notify", "config", "telemetry", "faults", "actors"],
         Layer::Edge => return None,
     };
     (!allowed.contains(&top)).then(|| format!("may not know `{top}` (allowed: {allowed:?})"))
