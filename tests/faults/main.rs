@@ -18,6 +18,7 @@ mod harness;
 mod broker;
 mod database;
 mod poison;
+mod webhooks;
 mod redis;
 mod storage;
 mod workers;
