@@ -1,7 +1,6 @@
 //! Test helpers shared by the suites (each suite uses a subset).
 #![allow(dead_code)]
 
-#[allow(dead_code)]
 pub mod receiver;
 
 use std::io::Read;

@@ -1,7 +1,6 @@
 //! A webhook receiver on loopback for tests: records every POST and answers
 //! as scripted; verifies Standard Webhooks signatures from the spec alone
 //! (an HMAC computed here, not with reportd's code).
-#![allow(dead_code)]
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
