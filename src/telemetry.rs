@@ -45,6 +45,7 @@ pub(crate) const BACKEND_UP: &str = "reportd_backend_up";
 pub(crate) const BUILD_INFO: &str = "reportd_build_info";
 pub(crate) const DIRECT_CLAIMS: &str = "reportd_direct_claims_total";
 pub(crate) const RETENTION_DELETIONS: &str = "reportd_retention_deletions_total";
+pub(crate) const STORAGE_REQUESTS: &str = "reportd_storage_requests_total";
 pub(crate) const WEBHOOK_ATTEMPTS: &str = "reportd_webhook_attempts_total";
 pub(crate) const WEBHOOKS_ABANDONED: &str = "reportd_webhooks_abandoned_total";
 
@@ -116,6 +117,9 @@ fn register_at_zero() {
     for what in ["files", "jobs"] {
         metrics::counter!(RETENTION_DELETIONS, "what" => what).absolute(0);
     }
+    for op in ["put", "get", "head", "delete", "multipart", "list", "copy"] {
+        metrics::counter!(STORAGE_REQUESTS, "op" => op).absolute(0);
+    }
     for outcome in ["delivered", "failed"] {
         metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).absolute(0);
     }
@@ -163,6 +167,7 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this process runs");
     describe_counter!(DIRECT_CLAIMS, "Jobs a worker took straight from the job store because their queue message was stuck, by reason");
     describe_gauge!(BACKEND_UP, "1 when the backend answered the last readiness check, by backend");
+    describe_counter!(STORAGE_REQUESTS, "Requests to the object store, by kind (put, get, head, delete, multipart, list, copy)");
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook delivery attempts, by outcome (delivered: a 2xx answer)");
     describe_counter!(WEBHOOKS_ABANDONED, "Webhook events given up after webhooks.max_attempts failed attempts");
     describe_counter!(RETENTION_DELETIONS, "Deletions by the janitor, by what (files of expired reports, job rows)");

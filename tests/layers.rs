@@ -25,7 +25,7 @@ enum Layer {
 const PORTS: [&str; 5] = ["store", "queue", "cache", "storage", "notify"];
 
 /// Module paths that are adapters, and the port each belongs to.
-const ADAPTERS: [(&str, &str); 8] = [
+const ADAPTERS: [(&str, &str); 9] = [
     ("store::sea", "store"),
     ("queue::local", "queue"),
     ("queue::kafka", "queue"),
@@ -33,6 +33,7 @@ const ADAPTERS: [(&str, &str); 8] = [
     ("cache::redis", "cache"),
     ("storage::object", "storage"),
     ("storage::links", "storage"),
+    ("storage::counted", "storage"),
     ("notify::http", "notify"),
 ];
 

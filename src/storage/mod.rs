@@ -1,6 +1,7 @@
 //! The object storage port: claim-check payloads in, reports out, and the
 //! links clients download them through. `object` is the adapter (object_store
 //! over local disk, S3 or GCS); `links` signs the local download links.
+mod counted;
 pub(crate) mod links;
 pub(crate) mod object;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use super::counted::Counted;
 use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -89,7 +90,7 @@ impl ObjectStorage {
                 (gcs.clone(), LinkSigner::Presigned { signer: gcs, ttl: s.link_ttl })
             }
         };
-        Ok(Self { store, signer, prefix: s.prefix.clone(), backend: s.backend })
+        Ok(Self { store: Arc::new(Counted(store)), signer, prefix: s.prefix.clone(), backend: s.backend })
     }
 
     async fn upload<R: tokio::io::AsyncRead + Unpin>(
