@@ -223,6 +223,7 @@ impl Application {
                 uploads: Arc::new(tokio::sync::Semaphore::new(settings.http.max_concurrent_uploads)),
             },
             max_attempts: settings.retry.max_attempts,
+            inline_payload_max: settings.queue.inline_payload_max,
             scratch: settings.scratch_dir(),
             metrics,
             // An API needs its database; a worker its database and its queue.

@@ -6,6 +6,7 @@ mod m20261129_000001_jobs;
 mod m20261129_000002_outbox_positions;
 mod m20261129_000003_tenants_retention;
 mod m20261129_000004_clients;
+mod m20261129_000005_inline_payloads;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_outbox_positions::Migration),
             Box::new(m20261129_000003_tenants_retention::Migration),
             Box::new(m20261129_000004_clients::Migration),
+            Box::new(m20261129_000005_inline_payloads::Migration),
         ]
     }
 }

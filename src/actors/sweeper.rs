@@ -232,18 +232,17 @@ impl Sweeper {
             }
         }
         if let (Some(source), false) = (&self.direct, direct.is_empty()) {
-            let jobs: Vec<(JobMessage, &'static str)> = direct
-                .iter()
-                .map(|(job, why)| {
-                    let msg = JobMessage {
-                        id: job.id,
-                        attempt: job.attempts + 1,
-                        payload: job.payload_key.clone(),
-                        request_id: job.request_id.clone(),
-                    };
-                    (msg, why.label())
-                })
-                .collect();
+            let mut jobs: Vec<(JobMessage, &'static str)> = Vec::with_capacity(direct.len());
+            for (job, why) in &direct {
+                let inline = match job.payload_inline {
+                    true => match self.store.inline_payload(job.id).await {
+                        Ok(Some(bytes)) => Some(bytes),
+                        _ => continue, // Gone meanwhile (done, erased), or the store is down: not now.
+                    },
+                    false => None,
+                };
+                jobs.push((JobMessage::for_attempt(job, inline), why.label()));
+            }
             match source.send(ClaimDirectly(jobs)).await {
                 Ok(started) if started > 0 => tracing::warn!(
                     jobs = started,

@@ -150,7 +150,7 @@ impl Worker {
         let control = Arc::new(RenderControl::default());
         let heartbeat = self.keep_lease(&job, control.clone());
         let progress = self.report_progress(&job, control.clone());
-        let result = self.execute(&job, control).await;
+        let result = self.execute(&job, msg.inline, control).await;
         progress.cancel();
         heartbeat.cancel();
         match result {
@@ -168,7 +168,10 @@ impl Worker {
                         metrics::histogram!(telemetry::JOB_SECONDS, "format" => format).record(started.elapsed().as_secs_f64());
                         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "done");
                         // The rows are in the report now; a done job is never rendered again.
-                        if let Err(e) = self.storage.delete(&job.payload_key).await {
+                        // (An inline payload went with the transition to done.)
+                        if !job.payload_inline
+                            && let Err(e) = self.storage.delete(&job.payload_key).await
+                        {
                             tracing::warn!(error = %e, "could not delete the payload; retention will");
                         }
                         Outcome::Done
@@ -311,16 +314,30 @@ impl Worker {
         token
     }
 
-    /// Download, render, upload.
-    async fn execute(&self, job: &Job, control: Arc<RenderControl>) -> Result<Uploaded, AttemptError> {
+    /// Download (unless the payload came inline), render, upload.
+    async fn execute(&self, job: &Job, inline: Option<Vec<u8>>, control: Arc<RenderControl>) -> Result<Uploaded, AttemptError> {
         let scratch = Scratch {
             payload: scratch_path(&self.scratch, job.id, &format!("{}.rpd", job.attempts)),
             output: scratch_path(&self.scratch, job.id, &format!("{}.{}", job.attempts, job.format.extension())),
         };
-        self.storage.fetch_to(&job.payload_key, &scratch.payload).await.map_err(|e| match e {
-            StorageError::NotFound(_) => Failure::new(FailureKind::Payload, format!("the job's payload is missing: {e}")),
-            other => Failure::new(FailureKind::Storage, format!("fetching the payload: {other}")),
-        })?;
+        match (job.payload_inline, inline) {
+            (true, Some(bytes)) => tokio::fs::write(&scratch.payload, bytes)
+                .await
+                .map_err(|e| Failure::new(FailureKind::Render, format!("writing the payload to scratch: {e}")))?,
+            // Every message for an inline job carries its payload (the outbox
+            // reads it from the store); a retry repairs one that somehow did not.
+            (true, None) => {
+                return Err(Failure::new(FailureKind::Storage, "the message lacks the job's inline payload").into());
+            }
+            (false, _) => {
+                self.storage.fetch_to(&job.payload_key, &scratch.payload).await.map_err(|e| match e {
+                    StorageError::NotFound(_) => {
+                        Failure::new(FailureKind::Payload, format!("the job's payload is missing: {e}"))
+                    }
+                    other => Failure::new(FailureKind::Storage, format!("fetching the payload: {other}")),
+                })?;
+            }
+        }
 
         let render = Render {
             job_id: job.id,

@@ -205,6 +205,7 @@ fn queued_job(max_attempts: i32) -> Job {
         row_count: 3,
         error: None,
         payload_key: "payloads/p.rpd".into(),
+        payload_inline: false,
         report_key: None,
         idempotency_key: None,
         request_hash: None,
@@ -257,7 +258,7 @@ fn harness(job: Job, how: Rendering) -> Harness {
         faults: Faults::default(),
         shutdown: CancellationToken::new(),
     };
-    let message = Bytes::from(JobMessage { id: job.id, attempt: 1, payload: job.payload_key.clone(), request_id: None }.to_json());
+    let message = Bytes::from(JobMessage::for_attempt(&job, None).to_json());
     Harness { worker, store, storage, renderer, message, _scratch: scratch }
 }
 

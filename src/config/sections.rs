@@ -144,6 +144,11 @@ pub struct QueueSettings {
     /// name takes its partitions back at once, without a rebalance. Empty:
     /// dynamic membership (a leaving worker's partitions move at once).
     pub instance_id: String,
+    /// Payloads up to this many bytes (compressed) travel inline, in the job
+    /// store's outbox row and in the queue message, instead of through object
+    /// storage: a small job then costs no object-store round trips. 0 sends
+    /// every payload through object storage (the claim check).
+    pub inline_payload_max: u64,
 }
 
 impl QueueSettings {
@@ -406,6 +411,7 @@ impl Default for QueueSettings {
             relay_interval: Duration::from_millis(500),
             librdkafka: String::new(),
             instance_id: String::new(),
+            inline_payload_max: 256 * 1024,
         }
     }
 }

@@ -100,7 +100,19 @@ pub(crate) async fn generate(
     let id = Uuid::now_v7();
     let payload_key = state.storage.payload_key(id);
     let payload_bytes = sealed.len();
-    state.storage.put_payload(&payload_key, sealed).await.map_err(|e| ApiError::unavailable("object storage", e))?;
+    let inline_payload = if payload_bytes <= state.inline_payload_max {
+        // Small: it rides in the job's row and its queue message (no object-store round trips).
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::with_capacity(payload_bytes as usize);
+            sealed.into_reader().read_to_end(&mut bytes).map(|_| bytes)
+        });
+        let bytes = bytes.await.map_err(|e| ApiError::Internal(format!("payload reader: {e}")))?;
+        Some(bytes.map_err(|e| ApiError::Internal(format!("scratch file: {e}")))?)
+    } else {
+        state.storage.put_payload(&payload_key, sealed).await.map_err(|e| ApiError::unavailable("object storage", e))?;
+        None
+    };
+    let inline = inline_payload.is_some();
 
     let new = NewJob {
         id,
@@ -114,13 +126,16 @@ pub(crate) async fn generate(
         request_hash,
         request_id: super::request_id(),
         callback_url,
+        inline_payload,
     };
     let created = state.transitions.apply(StatusOp::Create(new)).await;
     let (job, existing) = match created {
         Ok(OpOutcome::Created { job, existing }) => (job, existing),
         Ok(_) => return Err(ApiError::Internal("unexpected store answer".into())),
         Err(e) => {
-            discard(&state, payload_key);
+            if !inline {
+                discard(&state, payload_key);
+            }
             return Err(match e {
                 StoreError::IdempotencyConflict => ApiError::IdempotencyConflict,
                 StoreError::Unavailable(e) => ApiError::unavailable("the job store", e),
@@ -131,12 +146,14 @@ pub(crate) async fn generate(
     let mut response = HttpResponse::Accepted();
     response.insert_header((LOCATION, format!("/status/{}", job.id)));
     if existing {
-        discard(&state, payload_key);
+        if !inline {
+            discard(&state, payload_key);
+        }
         response.insert_header(("Idempotent-Replayed", "true"));
     } else {
         metrics::counter!(telemetry::JOBS_SUBMITTED, "format" => header.format.as_str()).increment(1);
         tracing::info!(job_id = %job.id, tenant = %caller.tenant, format = %header.format, rows = header.total_rows(),
-            sheets = header.sheets.len(), payload_bytes, "accepted");
+            sheets = header.sheets.len(), payload_bytes, inline, "accepted");
     }
     Ok(response.json(json!({
         "id": job.id,

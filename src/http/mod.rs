@@ -52,6 +52,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     pub(crate) bodies: BodyLimits,
     pub(crate) max_attempts: i32,
+    /// Payloads up to this size travel inline (`queue.inline_payload_max`).
+    pub(crate) inline_payload_max: u64,
     pub(crate) scratch: PathBuf,
     pub(crate) metrics: PrometheusHandle,
     /// The backends this process cannot work without (readiness).

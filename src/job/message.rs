@@ -32,14 +32,49 @@ pub(crate) struct JobMessage {
     /// The delivery this message announces (1 for the first). Informational:
     /// the job store's `attempts` is what the retry budget is checked against.
     pub attempt: i32,
-    /// Object-store key of the claim-check payload.
+    /// Object-store key of the claim-check payload (unused when it is inline).
     pub payload: String,
     /// The submission's request id, so the worker's log lines carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A small job's whole payload, so the worker needs no object-store round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "inline_bytes")]
+    pub inline: Option<Vec<u8>>,
+}
+
+/// Inline payloads as base64 in the JSON message.
+mod inline_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => STANDARD.decode(text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
 }
 
 impl JobMessage {
+    /// The message announcing `job`'s next attempt.
+    pub(crate) fn for_attempt(job: &super::Job, inline: Option<Vec<u8>>) -> Self {
+        JobMessage {
+            id: job.id,
+            attempt: job.attempts + 1,
+            payload: job.payload_key.clone(),
+            request_id: job.request_id.clone(),
+            inline,
+        }
+    }
+
     pub(crate) fn to_json(&self) -> String {
         // A struct of a UUID, an integer and a string always serializes.
         serde_json::to_string(self).unwrap_or_default()

@@ -111,6 +111,9 @@ pub struct Job {
     pub rows_written: i64,
     /// Where the `job.done` / `job.error` webhook goes, if the client asked for one.
     pub callback_url: Option<String>,
+    /// A small payload travels in the job store and the queue message instead
+    /// of object storage (`payload_key` is then unused).
+    pub payload_inline: bool,
 }
 
 impl Job {

@@ -69,6 +69,7 @@ mod tests {
             row_count: 1,
             error: None,
             payload_key: "p".into(),
+            payload_inline: false,
             report_key: None,
             idempotency_key: None,
             request_hash: None,

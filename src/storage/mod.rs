@@ -67,7 +67,7 @@ pub trait Storage: Send + Sync + 'static {
 
 /// Deletes a job's payload and report, whichever it still has.
 pub(crate) async fn erase_files(storage: &dyn Storage, job: &crate::job::Job) -> Result<(), StorageError> {
-    if !job.payload_key.is_empty() {
+    if !job.payload_inline && !job.payload_key.is_empty() {
         storage.delete(&job.payload_key).await?;
     }
     if let Some(key) = &job.report_key {

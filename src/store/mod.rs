@@ -35,6 +35,9 @@ pub struct NewJob {
     pub request_hash: Option<String>,
     pub request_id: Option<String>,
     pub callback_url: Option<String>,
+    /// A small payload kept in the job store (and sent in the queue message)
+    /// instead of object storage; `payload_key` is then unused.
+    pub inline_payload: Option<Vec<u8>>,
 }
 
 /// A write to the job store. Each is a conditional transition, so a stale
@@ -221,6 +224,9 @@ pub trait JobStore: Send + Sync + 'static {
     async fn outbox_backlog(&self) -> Result<(Option<Duration>, u64), StoreError>;
     /// Deletes sent outbox rows older than `age`.
     async fn prune_outbox(&self, age: Duration) -> Result<u64, StoreError>;
+
+    /// A small job's payload, kept in the store (see `NewJob::inline_payload`).
+    async fn inline_payload(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// A job's webhook deliveries, oldest first.
     async fn deliveries(&self, job: Uuid) -> Result<Vec<WebhookDelivery>, StoreError>;

@@ -295,7 +295,7 @@ async fn exit_codes_tell_usage_refusals_and_an_unreachable_server_apart() {
 #[allow(clippy::default_constructed_unit_structs)] // `Faults` has fields with fault-injection on
 async fn a_job_that_fails_exits_1_under_wait_and_can_be_retried() {
     // A job whose payload is gone before any worker runs it fails at once (see failures.rs).
-    let api = spawn_app_with(|_| {}, Roles::API, Faults::default()).await;
+    let api = spawn_app_with(|s| s.queue.inline_payload_max = 0, Roles::API, Faults::default()).await;
     let cli = Cli::new(&api);
     cli.write("orfao.json", report("xlsx", "Órfão", 3).to_string());
     let submit = ["submit", "orfao.json", "--idempotency-key", "orfao-1", "--json"];

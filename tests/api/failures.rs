@@ -50,7 +50,8 @@ async fn a_panicking_render_is_a_recorded_failure_and_the_retry_succeeds() {
 
 #[actix_rt::test]
 async fn a_missing_payload_fails_at_once_without_retries() {
-    let app = spawn_app_with(|_| {}, Roles::API, Faults::default()).await;
+    // Through object storage (no inline payloads), so the payload can go missing.
+    let app = spawn_app_with(|s| s.queue.inline_payload_max = 0, Roles::API, Faults::default()).await;
     let id = app.submit(&report("xlsx", "orphan", 5)).await;
     let job = app.store.get(id.parse().unwrap()).await.unwrap().unwrap();
     app.storage.delete(&job.payload_key).await.unwrap();
@@ -69,6 +70,9 @@ async fn operators_can_list_failed_jobs_and_retry_them() {
     let app = spawn_app_with(|s| s.retry.max_attempts = 2, Roles::SERVE, faults).await;
     let id = app.submit(&report("xlsx", "fails twice", 2)).await;
     assert_eq!(app.wait_until_finished(&id).await["status"], "error");
+    let uuid = id.parse().unwrap();
+    assert!(app.store.get(uuid).await.unwrap().unwrap().payload_inline, "a small job's payload is inline");
+    assert!(app.store.inline_payload(uuid).await.unwrap().is_some(), "kept while the job is in error, for a retry");
 
     let page: serde_json::Value =
         app.client.get(app.url("/jobs?status=error&limit=10")).send().await.unwrap().json().await.unwrap();
@@ -79,6 +83,7 @@ async fn operators_can_list_failed_jobs_and_retry_them() {
     assert_eq!(r.status(), 202);
     let status = app.wait_until_done(&id).await;
     assert_eq!(status["attempts"], 1, "a fresh attempt budget");
+    assert!(app.store.inline_payload(uuid).await.unwrap().is_none(), "dropped once done");
     let r = app.client.post(app.url(&format!("/jobs/{id}/retry"))).send().await.unwrap();
     assert_eq!(r.status(), 409, "only failed jobs can be retried");
 }

@@ -1,5 +1,7 @@
 use serde_json::json;
 
+use reportd::actors::supervisor::Roles;
+
 use crate::helpers::*;
 
 #[actix_rt::test]
@@ -43,7 +45,8 @@ async fn the_same_key_and_body_return_the_same_job_and_a_new_body_is_a_409() {
 
 #[actix_rt::test]
 async fn concurrent_requests_with_one_key_create_one_job() {
-    let app = spawn_app().await;
+    // Payloads through object storage, to see that the losers' uploads are cleaned up.
+    let app = spawn_app_with(|s| s.queue.inline_payload_max = 0, Roles::SERVE, Default::default()).await;
     let body = report("pdf", "race", 2);
     let requests = (0..8).map(|_| {
         app.client.post(app.url("/generate")).header("Idempotency-Key", "race-1").json(&body).send()

@@ -2,6 +2,8 @@
 use calamine::{Data, DataType, Reader, Xlsx};
 use serde_json::json;
 
+use reportd::actors::supervisor::Roles;
+
 use crate::helpers::*;
 
 #[actix_rt::test]
@@ -170,14 +172,15 @@ async fn ndjson_and_gzip_bodies_are_accepted() {
 }
 
 #[actix_rt::test]
-async fn the_queue_message_carries_a_reference_not_the_rows() {
+async fn without_inline_payloads_the_queue_message_carries_a_reference_not_the_rows() {
     use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.queue.inline_payload_max = 0, Roles::SERVE, Default::default()).await;
     let id = app.submit(&report("xlsx", "claim check", 500)).await;
     app.wait_until_done(&id).await;
     let job = app.store.get(id.parse().unwrap()).await.unwrap().unwrap();
     assert!(!app.storage.list("payloads/").await.unwrap().contains(&job.payload_key), "a done job's payload is deleted");
     assert_eq!(job.row_count, 500);
+    assert!(!job.payload_inline);
 
     let db = Database::connect(format!("sqlite://{}?mode=ro", app.data_dir.join("reportd.db").display())).await.unwrap();
     let messages = db
@@ -189,6 +192,29 @@ async fn the_queue_message_carries_a_reference_not_the_rows() {
     let request_id = job.request_id.clone().expect("the submission's request id is kept");
     assert_eq!(value, json!({"id": id, "attempt": 1, "payload": job.payload_key, "request_id": request_id}));
     assert!(messages[0].try_get::<bool>("", "sent").unwrap(), "the relay published it");
+}
+
+#[actix_rt::test]
+async fn a_small_payload_travels_inline_and_never_touches_object_storage() {
+    use base64::Engine as _;
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let app = spawn_app().await;
+    let id = app.submit(&report("pdf", "inline", 50)).await;
+    let status = app.wait_until_done(&id).await;
+    let (_, _, pdf) = app.download(&status).await;
+    assert!(pdf.starts_with(b"%PDF"));
+    let job = app.store.get(id.parse().unwrap()).await.unwrap().unwrap();
+    assert!(job.payload_inline);
+    assert!(app.store.inline_payload(job.id).await.unwrap().is_none(), "dropped once done");
+    assert!(app.storage.list("payloads/").await.unwrap().is_empty(), "never uploaded");
+
+    let db = Database::connect(format!("sqlite://{}?mode=ro", app.data_dir.join("reportd.db").display())).await.unwrap();
+    let messages =
+        db.query_all_raw(Statement::from_string(DbBackend::Sqlite, "SELECT value FROM outbox")).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let value: serde_json::Value = serde_json::from_str(&messages[0].try_get::<String>("", "value").unwrap()).unwrap();
+    let inline = base64::engine::general_purpose::STANDARD.decode(value["inline"].as_str().unwrap()).unwrap();
+    assert_eq!(&inline[..4], b"RPD1", "the sealed payload itself: {value}");
 }
 
 #[actix_rt::test]

@@ -67,3 +67,28 @@ async fn jobs_run_through_kafka_postgres_redis_and_s3() {
     app.stop().await;
     iso.cleanup().await;
 }
+
+#[actix_rt::test]
+async fn small_payloads_ride_in_postgres_and_kafka_and_large_ones_in_s3() {
+    let iso = isolate().await;
+    let app = spawn_production_app(&iso, |s| s.queue.inline_payload_max = 4096, Roles::SERVE, Default::default()).await;
+    let small = app.submit(&report("xlsx", "small", 5)).await;
+    let large = app.submit(&report("pdf", "large", 20_000)).await;
+    app.wait_until_done(&small).await;
+    let status = app.wait_until_done(&large).await;
+    let bytes = reqwest::get(status["download_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    assert!(pdf_pages(&bytes).last().unwrap().contains("Região 19999 — ção"));
+
+    let small = app.store.get(small.parse().unwrap()).await.unwrap().unwrap();
+    let large = app.store.get(large.parse().unwrap()).await.unwrap().unwrap();
+    assert!(small.payload_inline, "5 rows are under 4 KiB");
+    assert!(!large.payload_inline, "20,000 rows are not");
+    for job in [&small, &large] {
+        assert!(app.store.inline_payload(job.id).await.unwrap().is_none(), "no payload row once done");
+    }
+    assert!(app.storage.list("payloads/").await.unwrap().is_empty(), "the large payload is deleted once done");
+
+    app.assert_all_finished().await;
+    app.stop().await;
+    iso.cleanup().await;
+}

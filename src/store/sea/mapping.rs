@@ -43,6 +43,7 @@ impl TryFrom<job::Model> for Job {
             request_id: m.request_id,
             rows_written: m.rows_written,
             callback_url: m.callback_url,
+            payload_inline: m.payload_inline,
         })
     }
 }

@@ -202,6 +202,10 @@ impl JobStore for SeaStore {
         outbox::prune(&self.db, age).await
     }
 
+    async fn inline_payload(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        outbox::inline_payload(&self.db, id).await
+    }
+
     async fn deliveries(&self, job: Uuid) -> Result<Vec<WebhookDelivery>, StoreError> {
         activity::deliveries(&self.db, job).await
     }

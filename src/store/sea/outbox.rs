@@ -7,22 +7,39 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::entity::outbox;
+use super::entity::{outbox, payload};
 use super::{classify, earlier, later};
 use crate::job::{Job, JobMessage, Topic};
 use crate::store::{OutboxRow, StoreError};
 
 use outbox::Column as C;
 
-/// Announces the job's next attempt, keyed by the job id (one partition per job).
-pub(super) async fn enqueue(txn: &DatabaseTransaction, job: &Job, available_at: DateTime<Utc>) -> Result<(), StoreError> {
-    let msg = JobMessage { id: job.id, attempt: job.attempts + 1, payload: job.payload_key.clone(), request_id: job.request_id.clone() };
+/// Announces the job's next attempt, keyed by the job id (one partition per
+/// job). An inline payload goes in the message, read from the store unless
+/// the caller has it at hand (a job being created).
+pub(super) async fn enqueue(
+    txn: &DatabaseTransaction,
+    job: &Job,
+    available_at: DateTime<Utc>,
+    inline: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let inline = match inline {
+        Some(bytes) => Some(bytes),
+        None if job.payload_inline => inline_payload(txn, job.id).await?,
+        None => None,
+    };
+    let msg = JobMessage::for_attempt(job, inline);
     insert_outbox(txn, job.id, Topic::Jobs, msg.to_json(), available_at, job.id.to_string()).await
+}
+
+/// A job's inline payload, if it has one (still).
+pub(super) async fn inline_payload(db: &impl ConnectionTrait, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(payload::Entity::find_by_id(job).one(db).await.map_err(classify)?.map(|p| p.body))
 }
 
 pub(super) async fn insert_outbox(

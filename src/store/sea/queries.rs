@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, 
 use uuid::Uuid;
 
 use super::classify;
-use super::entity::{dead_letter, job, outbox, webhook_delivery};
+use super::entity::{dead_letter, job, outbox, payload, webhook_delivery};
 use super::mapping::jobs;
 use crate::job::{DeadLetter, Job, JobStatus};
 use crate::store::{JobFilter, JobPage, StatusCounts, StoreError};
@@ -172,6 +172,7 @@ pub(super) async fn purge(db: &DatabaseConnection, ids: &[Uuid]) -> Result<u64, 
         .exec(&txn)
         .await
         .map_err(classify)?;
+    payload::Entity::delete_many().filter(payload::Column::JobId.is_in(ids.iter().copied())).exec(&txn).await.map_err(classify)?;
     let deleted = job::Entity::delete_many().filter(C::Id.is_in(ids.iter().copied())).exec(&txn).await.map_err(classify)?;
     txn.commit().await.map_err(classify)?;
     Ok(deleted.rows_affected)

@@ -10,7 +10,7 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter, TransactionTrait, UpdateMany,
 };
 
-use super::entity::{dead_letter, job};
+use super::entity::{dead_letter, job, payload};
 use super::mapping::first_job;
 use super::outbox::{enqueue, insert_outbox};
 use super::{classify, is_unique_violation, later};
@@ -85,6 +85,8 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             })
             .await?;
             if let Some(job) = &done {
+                // The rows are in the report now; a done job is never rendered again.
+                drop_payload(txn, job).await?;
                 webhook_event(txn, job, true, now).await?;
             }
             if done.is_none() {
@@ -109,7 +111,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             })
             .await?;
             if let Some(job) = &job {
-                enqueue(txn, job, later(now, delay)).await?;
+                enqueue(txn, job, later(now, delay), None).await?;
             }
             job
         }
@@ -139,7 +141,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             }
             let job = transition(txn, id, now, guard, |u| clear_lease(u).col_expr(C::Status, status(JobStatus::Queued))).await?;
             if let Some(job) = &job {
-                enqueue(txn, job, now).await?;
+                enqueue(txn, job, now, None).await?;
             }
             job
         }
@@ -148,7 +150,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             let guard = Condition::all().add(is(JobStatus::Queued)).add(C::UpdatedAt.lt(cutoff));
             let job = transition(txn, id, now, guard, |u| u).await?;
             if let Some(job) = &job {
-                enqueue(txn, job, now).await?;
+                enqueue(txn, job, now, None).await?;
             }
             job
         }
@@ -167,7 +169,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
             })
             .await?;
             if let Some(job) = &job {
-                enqueue(txn, job, now).await?;
+                enqueue(txn, job, now, None).await?;
             }
             job
         }
@@ -183,19 +185,27 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
                     .col_expr(C::ErasedAt, Expr::value(Some(now)))
             })
             .await?;
-            match cancelled {
+            let erased = match cancelled {
                 Some(job) => Some(job),
                 None => transition(txn, id, now, Condition::all().add(C::ErasedAt.is_null()), |u| {
                     u.col_expr(C::ErasedAt, Expr::value(Some(now)))
                 })
                 .await?,
+            };
+            if let Some(job) = &erased {
+                drop_payload(txn, job).await?;
             }
+            erased
         }
         StatusOp::Expire { id } => {
-            transition(txn, id, now, Condition::all(), |u| {
+            let expired = transition(txn, id, now, Condition::all(), |u| {
                 u.col_expr(C::ReportKey, Expr::value(Option::<String>::None)).col_expr(C::PayloadKey, Expr::value(""))
             })
-            .await?
+            .await?;
+            if let Some(job) = &expired {
+                drop_payload(txn, job).await?;
+            }
+            expired
         }
     };
     Ok(OpOutcome::Updated(job))
@@ -225,10 +235,11 @@ async fn dead_letter(txn: &DatabaseTransaction, job: &Job, error: String, now: D
     insert_outbox(txn, job.id, Topic::DeadLetters, msg.to_json(), now, job.id.to_string()).await
 }
 
-async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> Result<OpOutcome, StoreError> {
+async fn create(txn: &DatabaseTransaction, mut new: NewJob, now: DateTime<Utc>) -> Result<OpOutcome, StoreError> {
     if let Some(found) = existing(txn, &new).await? {
         return Ok(found);
     }
+    let inline = new.inline_payload.take();
     let row = job::ActiveModel {
         id: Set(new.id),
         tenant: Set(new.tenant.clone()),
@@ -255,23 +266,41 @@ async fn create(txn: &DatabaseTransaction, new: NewJob, now: DateTime<Utc>) -> R
         request_id: Set(new.request_id.clone()),
         rows_written: Set(0),
         callback_url: Set(new.callback_url.clone()),
+        payload_inline: Set(inline.is_some()),
     };
-    // A concurrent request with the same Idempotency-Key may win the insert;
-    // the savepoint keeps the transaction usable so we can read its job.
-    let sp = txn.begin().await.map_err(classify)?;
-    match job::Entity::insert(row).exec_with_returning(&sp).await {
-        Ok(model) => {
-            sp.commit().await.map_err(classify)?;
-            let job = Job::try_from(model)?;
-            enqueue(txn, &job, now).await?;
-            Ok(OpOutcome::Created { job, existing: false })
+    let created = if new.idempotency_key.is_none() {
+        job::Entity::insert(row).exec_with_returning(txn).await.map_err(classify)?
+    } else {
+        // A concurrent request with the same Idempotency-Key may win the insert;
+        // the savepoint keeps the transaction usable so we can read its job.
+        let sp = txn.begin().await.map_err(classify)?;
+        match job::Entity::insert(row).exec_with_returning(&sp).await {
+            Ok(model) => {
+                sp.commit().await.map_err(classify)?;
+                model
+            }
+            Err(e) if is_unique_violation(&e) => {
+                sp.rollback().await.map_err(classify)?;
+                return existing(txn, &new).await?.ok_or_else(|| classify(e));
+            }
+            Err(e) => return Err(classify(e)),
         }
-        Err(e) if is_unique_violation(&e) => {
-            sp.rollback().await.map_err(classify)?;
-            existing(txn, &new).await?.ok_or_else(|| classify(e))
-        }
-        Err(e) => Err(classify(e)),
+    };
+    let job = Job::try_from(created)?;
+    if let Some(body) = &inline {
+        let row = payload::ActiveModel { job_id: Set(job.id), body: Set(body.clone()) };
+        payload::Entity::insert(row).exec_without_returning(txn).await.map_err(classify)?;
     }
+    enqueue(txn, &job, now, inline).await?;
+    Ok(OpOutcome::Created { job, existing: false })
+}
+
+/// Deletes an inline payload: the job is done, erased or expired.
+async fn drop_payload(txn: &DatabaseTransaction, job: &Job) -> Result<(), StoreError> {
+    if job.payload_inline {
+        payload::Entity::delete_by_id(job.id).exec(txn).await.map_err(classify)?;
+    }
+    Ok(())
 }
 
 /// The job already created under this tenant's Idempotency-Key, if any.

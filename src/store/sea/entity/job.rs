@@ -32,6 +32,8 @@ pub(crate) struct Model {
     pub request_id: Option<String>,
     pub rows_written: i64,
     pub callback_url: Option<String>,
+    /// The payload is in `payloads`, not object storage.
+    pub payload_inline: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,5 +4,6 @@ pub(crate) mod api_key;
 pub(crate) mod dead_letter;
 pub(crate) mod job;
 pub(crate) mod outbox;
+pub(crate) mod payload;
 pub(crate) mod webhook_delivery;
 pub(crate) mod worker;
