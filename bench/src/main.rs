@@ -1,6 +1,8 @@
 //! `reportd-bench`: measurements of reportd that anyone can run, kept out of
 //! the service binary. `render` compares the renderers with the raw library
-//! and the Python peers (speed and peak memory, medians of interleaved runs).
+//! and the Python peers (speed and peak memory, medians of interleaved runs);
+//! `load` drives a running deployment and reports latencies and throughput.
+mod load;
 mod render;
 
 use std::path::PathBuf;
@@ -48,10 +50,87 @@ enum Command {
         #[arg(long, hide = true)]
         case: Option<String>,
     },
+    /// Load a running deployment: submit jobs at a rate or concurrency for a
+    /// while, follow each to its end, report latencies, throughput and errors.
+    Load {
+        /// The API's base URL; several spread the submissions over them.
+        #[arg(long = "url", required = true)]
+        urls: Vec<String>,
+        /// An API key (or REPORTD_KEY).
+        #[arg(long, env = "REPORTD_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Target submissions per second (open loop)…
+        #[arg(long, conflicts_with = "concurrency")]
+        rate: Option<f64>,
+        /// …or this many clients submitting back to back (closed loop).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// How long to submit.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Then wait at most this long for the accepted jobs to finish.
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        drain: std::time::Duration,
+        /// FORMAT:ROWS[:WEIGHT],… (e.g. xlsx:100:3,pdf:100:1,xlsx:10000:1)
+        #[arg(long, default_value = "xlsx:100:1,pdf:100:1")]
+        mix: String,
+        /// Concurrent status pollers.
+        #[arg(long, default_value_t = 4)]
+        pollers: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load(cmd: Command) -> ExitCode {
+    let Command::Load { urls, key, rate, concurrency, duration, drain, mix, pollers, json } = cmd else {
+        return ExitCode::FAILURE;
+    };
+    let kinds = match load::parse_mix(&mix) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("reportd-bench: --mix: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let pace = match rate {
+        Some(r) => load::Pace::Rate(r),
+        None => load::Pace::Concurrency(concurrency),
+    };
+    let urls = urls.into_iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+    let spec = load::Load { urls, key, pace, duration, drain, kinds, pollers };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("reportd-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(load::run(spec)) {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                report.print();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("reportd-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let Command::Render { rows, runs, no_peers, install_peers, no_e2e, peers_dir, scratch, markdown, case } = Cli::parse().command;
+    let command = Cli::parse().command;
+    if matches!(command, Command::Load { .. }) {
+        return load(command);
+    }
+    let Command::Render { rows, runs, no_peers, install_peers, no_e2e, peers_dir, scratch, markdown, case } = command else {
+        return ExitCode::FAILURE;
+    };
     let scratch = scratch.unwrap_or_else(std::env::temp_dir);
     if let Some(case) = case {
         return match render::run_case(&case, rows.first().copied().unwrap_or(10_000), &scratch) {
