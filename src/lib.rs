@@ -26,3 +26,7 @@ pub mod startup;
 pub mod storage;
 pub mod store;
 mod telemetry;
+
+/// The codes of the API's error bodies: the tests check the README and the
+/// OpenAPI document against this list.
+pub use http::error::ErrorCode;

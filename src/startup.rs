@@ -10,6 +10,7 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::error::InternalError;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 
@@ -230,6 +231,7 @@ impl Application {
             needs: if roles.worker { vec![Backend::Database, Backend::Queue] } else { vec![Backend::Database] },
         });
         let api = roles.api;
+        let cors_origins = settings.http.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -243,6 +245,9 @@ impl Application {
                     InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::InvalidQuery(message)))
                         .into()
                 }))
+                // Inside `observe`, so preflight answers get a request id and a log line too.
+                .wrap(Condition::new(!cors_origins.is_empty(), http::cors(&cors_origins)))
+                .wrap(Condition::new(!cors_origins.is_empty(), from_fn(http::unlisted_get_none)))
                 .wrap_fn(http::observe)
                 .configure(http::routes(api))
                 .default_service(web::to(http::error::not_found))

@@ -173,6 +173,12 @@ impl Storage for FakeStorage {
     async fn open(&self, _: &str) -> Result<(u64, ByteStream), StorageError> {
         unreachable!()
     }
+    async fn size(&self, _: &str) -> Result<u64, StorageError> {
+        unreachable!("workers do not serve downloads")
+    }
+    async fn open_range(&self, _: &str, _: std::ops::Range<u64>) -> Result<ByteStream, StorageError> {
+        unreachable!("workers do not serve downloads")
+    }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.objects.lock().unwrap().remove(key);
         Ok(())

@@ -186,6 +186,12 @@ impl Settings {
         if self.limits.tenant_submit_burst == Some(0) {
             return bad("limits.tenant_submit_burst", "must be at least 1");
         }
+        if let Some(origin) = self.http.cors_origins.iter().find(|o| !is_origin(o)) {
+            return bad("http.cors_origins", format!(
+                "`{origin}` is not an origin as browsers send it: scheme://host[:port], such as https://app.example.com \
+                 (lowercase, no path, no trailing slash)"
+            ));
+        }
         if self.http.max_concurrent_uploads == 0 {
             return bad("http.max_concurrent_uploads", "must be at least 1");
         }
@@ -319,6 +325,13 @@ impl From<&RetrySettings> for RetryPolicy {
     }
 }
 
+/// `scheme://host[:port]` exactly as a browser's `Origin` header carries it,
+/// since CORS compares origins as strings.
+fn is_origin(origin: &str) -> bool {
+    url::Url::parse(origin)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == origin)
+}
+
 #[cfg(test)]
 // figment::Jail returns its own (large) error type; that is its API.
 #[allow(clippy::result_large_err)]
@@ -366,6 +379,16 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let documented = Settings::from_figment(Figment::new().merge(Toml::file(&path))).unwrap();
         assert_eq!(serde_json::to_value(documented).unwrap(), serde_json::to_value(Settings::default()).unwrap());
+    }
+
+    #[test]
+    fn cors_origins_are_origins_as_browsers_send_them() {
+        let cases = [("https://app.example.com", true), ("http://127.0.0.1:5173", true), ("https://app.example.com/", false),
+            ("https://App.example.com", false), ("https://app.example.com:443", false), ("app.example.com", false), ("*", false)];
+        for (origin, valid) in cases {
+            let s = Settings { http: HttpSettings { cors_origins: vec![origin.into()], ..HttpSettings::default() }, ..Settings::default() };
+            assert_eq!(s.validate().is_ok(), valid, "{origin}");
+        }
     }
 
     #[test]

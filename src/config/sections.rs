@@ -32,6 +32,9 @@ pub struct HttpSettings {
     pub body_min_rate: u64,
     /// Request bodies read at once by this process; more are answered 503 with Retry-After.
     pub max_concurrent_uploads: usize,
+    /// Origins (`https://app.example.com`) whose pages may call the API (CORS);
+    /// empty sends no CORS headers at all.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -350,6 +353,7 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(60),
             body_min_rate: 64 * 1024,
             max_concurrent_uploads: 32,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! line carrying the same id. The code is also left in the response's
 //! extensions, for the middleware that counts refusals and logs requests.
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{CONTENT_RANGE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,6 +55,9 @@ pub(crate) enum ApiError {
     Unsigned,
     #[error("job {0} is not done yet")]
     NotReady(Uuid),
+    /// A `Range` that starts past the end of a report of `size` bytes.
+    #[error("the requested range is outside the report's {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
     #[error("job {id} is {status}; only jobs in error can be retried")]
     NotFailed { id: Uuid, status: JobStatus },
     #[error("the request body did not arrive in time ({0})")]
@@ -72,35 +75,83 @@ pub(crate) enum ApiError {
     Internal(String),
 }
 
-/// The error code of a response, for middleware (metrics, logs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorCode(pub(crate) &'static str);
+/// Declares `ErrorCode` with its wire names once: serde, `as_str`, `ALL` and
+/// the OpenAPI enum all come from the same list, so none can miss a code.
+/// (`tt`, not `literal`: utoipa reads `rename` only from a bare literal token.)
+macro_rules! error_codes {
+    ($($variant:ident => $name:tt,)+) => {
+        /// The `code` of every error body: a fixed set clients may branch on.
+        // Also left in a response's extensions, for middleware (metrics, logs).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson => "malformed_json",
+    InvalidId => "invalid_id",
+    BadHeader => "bad_header",
+    InvalidQuery => "invalid_query",
+    Unauthorized => "unauthorized",
+    Forbidden => "forbidden",
+    InvalidSignature => "invalid_signature",
+    LinkExpired => "link_expired",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    RequestTimeout => "request_timeout",
+    IdempotencyConflict => "idempotency_conflict",
+    NotFailed => "not_failed",
+    NotReady => "not_ready",
+    Expired => "expired",
+    PayloadTooLarge => "payload_too_large",
+    UnsupportedMediaType => "unsupported_media_type",
+    ValidationFailed => "validation_failed",
+    RangeNotSatisfiable => "range_not_satisfiable",
+    RateLimited => "rate_limited",
+    Internal => "internal",
+    Busy => "busy",
+    Unavailable => "unavailable",
+}
 
 impl ApiError {
-    pub(crate) fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidId(_) => "invalid_id",
-            ApiError::InvalidQuery(_) => "invalid_query",
-            ApiError::BadHeader(_) => "bad_header",
-            ApiError::Malformed(_) => "malformed_json",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::TooLarge { .. } => "payload_too_large",
-            ApiError::Invalid(_) => "validation_failed",
-            ApiError::IdempotencyConflict => "idempotency_conflict",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => "not_found",
-            ApiError::Expired { .. } => "expired",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Link(LinkError::Expired) => "link_expired",
-            ApiError::Link(LinkError::BadSignature) | ApiError::Unsigned => "invalid_signature",
-            ApiError::NotReady(_) => "not_ready",
-            ApiError::NotFailed { .. } => "not_failed",
-            ApiError::Timeout(_) => "request_timeout",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Busy => "busy",
-            ApiError::Unavailable { .. } => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::InvalidId(_) => ErrorCode::InvalidId,
+            ApiError::InvalidQuery(_) => ErrorCode::InvalidQuery,
+            ApiError::BadHeader(_) => ErrorCode::BadHeader,
+            ApiError::Malformed(_) => ErrorCode::MalformedJson,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::Invalid(_) => ErrorCode::ValidationFailed,
+            ApiError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => ErrorCode::NotFound,
+            ApiError::Expired { .. } => ErrorCode::Expired,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Link(LinkError::Expired) => ErrorCode::LinkExpired,
+            ApiError::Link(LinkError::BadSignature) | ApiError::Unsigned => ErrorCode::InvalidSignature,
+            ApiError::NotReady(_) => ErrorCode::NotReady,
+            ApiError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
+            ApiError::NotFailed { .. } => ErrorCode::NotFailed,
+            ApiError::Timeout(_) => ErrorCode::RequestTimeout,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Busy => ErrorCode::Busy,
+            ApiError::Unavailable { .. } => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -132,24 +183,35 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error answer's body (and the OpenAPI document's schema of it).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail<'a> {
+    code: ErrorCode,
     message: &'a str,
+    /// The field of the request at fault, as a path such as `rows[12][3]`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     field: Option<&'a str>,
+    /// The row (from 0) of a refused cell.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     row: Option<u64>,
+    /// The column (from 0) of a refused cell.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     column: Option<usize>,
+    /// The setting a refusal over a limit is about.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     limit: Option<&'a str>,
+    /// The request's `X-Request-Id`, also on its log line.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     request_id: Option<&'a str>,
 }
 
@@ -169,6 +231,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyConflict | ApiError::NotReady(_) | ApiError::NotFailed { .. } => StatusCode::CONFLICT,
             ApiError::Expired { .. } => StatusCode::GONE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -198,15 +261,20 @@ impl ResponseError for ApiError {
             ApiError::Invalid(v) => (Some(v.field.as_str()), v.row, v.column),
             _ => (None, None, None),
         };
-        let detail = Detail { code, message: &message, field, row, column, limit: self.limit(), request_id: request_id.as_deref() };
-        let mut response = HttpResponse::build(self.status_code()).json(Body { error: detail });
+        let detail = ErrorDetail { code, message: &message, field, row, column, limit: self.limit(), request_id: request_id.as_deref() };
+        let mut response = HttpResponse::build(self.status_code()).json(ErrorBody { error: detail });
         if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let ApiError::RangeNotSatisfiable { size } = self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            response.headers_mut().insert(CONTENT_RANGE, value);
         }
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reportd\""));
         }
-        response.extensions_mut().insert(ErrorCode(code));
+        response.extensions_mut().insert(code);
         response
     }
 }
@@ -217,4 +285,16 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
 
 pub(crate) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_is_sent_as_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).ok(), Some(serde_json::Value::from(code.as_str())));
+        }
+    }
 }

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::schemas::{Accepted, ContentEncoding, GenerateRequest};
 use super::auth::Authenticated;
 use super::{AppState, BodyLimits};
 use crate::job::validate::{Limits, ParseError, Request, ValidationError, parse_json, parse_ndjson};
@@ -38,8 +38,8 @@ where
     srv.call(req).map(|res| {
         res.map(|mut res| {
             let refused = res.response().extensions().get::<ErrorCode>().copied();
-            if let Some(ErrorCode(code)) = refused {
-                metrics::counter!(telemetry::JOBS_REJECTED, "reason" => code).increment(1);
+            if let Some(code) = refused {
+                metrics::counter!(telemetry::JOBS_REJECTED, "reason" => code.as_str()).increment(1);
                 res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
             }
             res
@@ -56,6 +56,46 @@ enum BodyKind {
     Ndjson,
 }
 
+/// Submit a report
+#[utoipa::path(
+    post,
+    path = "/generate",
+    operation_id = "submit",
+    tag = "jobs",
+    request_body(
+        description = "The report: JSON (`GenerateRequest`), or NDJSON whose first line is an `NdjsonHeader` and every \
+            other line one row (an array). Either may be sent with `Content-Encoding: gzip`.",
+        content((GenerateRequest = "application/json"), (String = "application/x-ndjson")),
+    ),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+            pattern = "^[ -~]*[!-~][ -~]*$", description = "1 to 255 visible ASCII characters: the same key \
+            with the same body returns the same job (`Idempotent-Replayed: true`), with another body a `409`"),
+        ("Content-Encoding" = Option<ContentEncoding>, Header, nullable = false, description = "`gzip` for a gzipped body"),
+    ),
+    responses(
+        (status = 202, description = "Accepted: poll `status_url`", body = Accepted, headers(
+            ("Location" = String, description = "`/status/{id}`"),
+            ("Idempotent-Replayed" = String, description = "`true` when an earlier request with this `Idempotency-Key` made the job"),
+        ), links(
+            ("status" = (operation_id = "get_status", parameters(("id" = "$response.body#/id")), description = "Follow the job")),
+            ("retry" = (operation_id = "retry_job", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_job", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, description = "`malformed_json` (or not gzip when it says so), `bad_header` (`Idempotency-Key`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body stopped, or came too slowly", body = ErrorBody),
+        (status = 409, description = "`idempotency_conflict`: the key was used with another body", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `limit` (a setting)", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not JSON or NDJSON, or an unknown `Content-Encoding`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `field` names what is wrong (with `row` and `column` for a cell)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over the tenant's rate or in-flight limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+        (status = 503, description = "`busy` (too many uploads at once) or `unavailable` (a backend is down)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn generate(
     Authenticated(caller): Authenticated,
     req: HttpRequest,
@@ -155,11 +195,7 @@ pub(crate) async fn generate(
         tracing::info!(job_id = %job.id, tenant = %caller.tenant, format = %header.format, rows = header.total_rows(),
             sheets = header.sheets.len(), payload_bytes, inline, "accepted");
     }
-    Ok(response.json(json!({
-        "id": job.id,
-        "status": job.status,
-        "status_url": format!("/status/{}", job.id),
-    })))
+    Ok(response.json(Accepted::new(job.id, job.status)))
 }
 
 /// Feeds the body to the parser, within the body timeouts. A closed channel

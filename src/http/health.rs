@@ -5,20 +5,35 @@
 //! and in `reportd_backend_up`, not as a 503 that would take every pod out of
 //! its Service while the service still works (status falls back to the
 //! database, submissions wait in the outbox). Error text goes to the log only.
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use serde_json::{Map, Value, json};
 
 use super::auth::Operator;
+use super::error::{ErrorBody, ErrorCode};
+use super::schemas::{Health, HealthStatus, NotReady, ReadyStatus, Readiness, Verdict};
 use super::{AppState, Backend, request_id};
 use crate::telemetry;
 
+/// Liveness: the process runs
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "operations", responses((status = 200, body = Health)))]
 pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: HealthStatus::Ok })
 }
 
+/// Readiness: every backend this process needs answers
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`ready`, or `degraded` when a backend it can work without is down", body = Readiness),
+        (status = 503, description = "`not_ready`: a backend it needs is down", body = Readiness),
+    ),
+)]
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     const TIMEOUT: Duration = Duration::from_secs(2);
     async fn check<F, E>(f: F) -> Result<(), String>
@@ -38,34 +53,35 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
         (Backend::Storage, check(state.storage.ping()).await),
         (Backend::Queue, check(state.publisher.ping()).await),
     ];
-    let mut checks = Map::new();
+    let mut checks = BTreeMap::new();
     let mut failing = Vec::new();
     for (backend, result) in &results {
         let needed = state.needs.contains(backend);
         let verdict = match result {
-            Ok(()) => "ok",
+            Ok(()) => Verdict::Ok,
             Err(detail) => {
                 tracing::warn!(backend = backend.name(), needed, %detail, "readiness check failed");
                 if needed {
                     failing.push(backend.name());
-                    "unavailable"
+                    Verdict::Unavailable
                 } else {
-                    "degraded"
+                    Verdict::Degraded
                 }
             }
         };
         metrics::gauge!(telemetry::BACKEND_UP, "backend" => backend.name()).set(if result.is_ok() { 1.0 } else { 0.0 });
-        checks.insert(backend.name().into(), Value::from(verdict));
+        checks.insert(backend.name(), verdict);
     }
     if failing.is_empty() {
-        let status = if checks.values().all(|v| v == "ok") { "ready" } else { "degraded" };
-        HttpResponse::Ok().json(json!({ "status": status, "checks": checks }))
+        let status = if checks.values().all(|v| *v == Verdict::Ok) { ReadyStatus::Ready } else { ReadyStatus::Degraded };
+        HttpResponse::Ok().json(Readiness { status, checks, error: None })
     } else {
-        HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(json!({
-            "status": "not_ready",
-            "error": { "code": "not_ready", "message": format!("unavailable: {}", failing.join(", ")), "request_id": request_id() },
-            "checks": checks,
-        }))
+        let error = NotReady {
+            code: ErrorCode::NotReady,
+            message: format!("unavailable: {}", failing.join(", ")),
+            request_id: request_id(),
+        };
+        HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(Readiness { status: ReadyStatus::NotReady, checks, error: Some(error) })
     }
 }
 
@@ -74,7 +90,20 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(telemetry::render(&state.metrics))
 }
 
-/// On the API: an operator's key (when authentication is on).
+/// Prometheus metrics (on a worker process: open, without a key)
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a client key, not an operator's", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the key store is down", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn operator_metrics(_: Operator, state: web::Data<AppState>) -> HttpResponse {
     metrics(state).await
 }

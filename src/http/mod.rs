@@ -5,12 +5,17 @@
 //! taken from the client when sane), one access-log line and bounded metrics.
 mod auth;
 mod body;
+mod cors;
+mod docs;
 mod download;
 pub(crate) mod error;
 mod generate;
 mod health;
 mod jobs;
+mod openapi;
 mod quota;
+mod range;
+mod schemas;
 mod status;
 
 use std::path::PathBuf;
@@ -26,6 +31,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 
 pub(crate) use auth::{Auth, key_hash};
+pub(crate) use cors::{cors, unlisted_get_none};
 use error::ErrorCode;
 pub(crate) use quota::TenantLimits;
 
@@ -112,10 +118,18 @@ pub(crate) fn routes(api: bool) -> impl FnOnce(&mut ServiceConfig) {
                     .default_service(json_405()),
             )
             .service(web::resource("/status/{id}").route(web::get().to(status::status)).default_service(json_405()))
-            .service(web::resource("/download/{id}").route(web::get().to(download::download)).default_service(json_405()))
+            .service(
+                web::resource("/download/{id}")
+                    .route(web::get().to(download::download))
+                    .route(web::head().to(download::download))
+                    .default_service(json_405()),
+            )
             .service(web::resource("/jobs").route(web::get().to(jobs::list)).default_service(json_405()))
             .service(web::resource("/jobs/{id}").route(web::delete().to(jobs::delete)).default_service(json_405()))
-            .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(json_405()));
+            .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(json_405()))
+            .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)).default_service(json_405()))
+            .service(web::resource("/docs").route(web::get().to(docs::index)).default_service(json_405()))
+            .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(json_405()));
     }
 }
 
@@ -181,7 +195,7 @@ where
             BodySize::Sized(n) => n,
             _ => 0,
         };
-        let code = res.response().extensions().get::<ErrorCode>().map(|c| c.0).unwrap_or("");
+        let code = res.response().extensions().get::<ErrorCode>().map(|c| c.as_str()).unwrap_or("");
         tracing::info!(target: "reportd::access", request_id = %id, method, route = %route, status, bytes,
             ms = elapsed.as_secs_f64() * 1000.0, error = code, "request");
         if let Ok(value) = HeaderValue::from_str(&id) {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::job::view::StatusView;
 use crate::job::{Caller, Job, JobStatus};
 use crate::telemetry;
@@ -34,6 +34,23 @@ pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::invalid_id(raw))
 }
 
+/// A job's status
+#[utoipa::path(
+    get,
+    path = "/status/{id}",
+    operation_id = "get_status",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job, with a fresh `download_url` once done", body = StatusView),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such job, another tenant's, or deleted", body = ErrorBody),
+        (status = 410, description = "`expired`: the report passed its retention and was deleted", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the job store or object storage is down", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn status(Authenticated(caller): Authenticated, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let job = visible_job(&state, &caller, id).await?;

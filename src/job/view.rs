@@ -1,7 +1,9 @@
 //! What a client sees of a job: `GET /status/{id}`, each entry of `GET /jobs`,
 //! and the `data` of a webhook event. Compatible with the first version's
 //! fields; `progress`, `rows`, `bytes`, `finished_at`, `expires_at` and
-//! `webhook` came later.
+//! `webhook` came later. The OpenAPI document's schemas are derived from
+//! these types (`ToSchema`); a field that is always sent, even as `null`, is
+//! marked `required`.
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -9,7 +11,7 @@ use uuid::Uuid;
 use super::model::{Job, JobStatus, ReportFormat};
 use super::webhook::WebhookDelivery;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     pub id: Uuid,
     pub status: JobStatus,
@@ -18,28 +20,38 @@ pub struct StatusView {
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Why the job failed, once in `error` (or why its last attempt did).
+    #[schema(required)]
     pub error: Option<String>,
     /// A fresh link to the report, while the job is done and its report kept.
+    #[schema(required)]
     pub download_url: Option<String>,
     pub progress: Progress,
     /// Rows in the report.
     pub rows: i64,
     /// The report's size in bytes, once done (the download's Content-Length).
+    #[schema(required)]
     pub bytes: Option<i64>,
+    /// When the job ended `done` or `error`.
+    #[schema(required)]
     pub finished_at: Option<DateTime<Utc>>,
     /// When the stored report is deleted.
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Only for jobs that asked for a webhook (`callback_url`).
+    #[schema(nullable = false)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+/// Rows written so far out of `total`; equal to `total` once done.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub rows_written: i64,
     pub total: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub url: String,
     pub deliveries: Vec<WebhookDelivery>,

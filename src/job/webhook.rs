@@ -24,7 +24,7 @@ pub enum EventType {
 }
 
 /// One attempt at delivering a job's webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookDelivery {
     /// The event delivered (its `webhook-id`); a job retried after an error
     /// may announce more than one.

@@ -5,6 +5,7 @@ mod counted;
 pub(crate) mod links;
 pub(crate) mod object;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -53,6 +54,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn fetch_to(&self, key: &str, dest: &Path) -> Result<u64, StorageError>;
     /// Opens an object for streaming: its size and its bytes.
     async fn open(&self, key: &str) -> Result<(u64, ByteStream), StorageError>;
+    /// An object's size, without reading it (a download's `HEAD`, and what a `Range` is checked against).
+    async fn size(&self, key: &str) -> Result<u64, StorageError>;
+    /// Streams the bytes of `range` (within the object's size) of an object: a download's `Range`.
+    async fn open_range(&self, key: &str, range: Range<u64>) -> Result<ByteStream, StorageError>;
     /// Deletes an object; one already gone is fine.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Every key under `prefix` (after the configured prefix).

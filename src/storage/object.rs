@@ -1,6 +1,7 @@
 //! The object storage adapter: object_store over local disk, S3 or GCS.
 //! Uploads stream (multipart past `PART_SIZE`); on S3 and GCS the object
 //! carries the headers its presigned download serves.
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, Certificate, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{
+    Attribute, Attributes, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -170,6 +173,16 @@ impl Storage for ObjectStorage {
         let result = self.store.get(&ObjectPath::from(key)).await?;
         let size = result.meta.size;
         Ok((size, result.into_stream().map(|r| r.map_err(StorageError::from)).boxed()))
+    }
+
+    async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        Ok(self.store.head(&ObjectPath::from(key)).await?.size)
+    }
+
+    async fn open_range(&self, key: &str, range: Range<u64>) -> Result<ByteStream, StorageError> {
+        let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+        let result = self.store.get_opts(&ObjectPath::from(key), options).await?;
+        Ok(result.into_stream().map(|r| r.map_err(StorageError::from)).boxed())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
