@@ -7,6 +7,7 @@ mod m20261129_000002_outbox_positions;
 mod m20261129_000003_tenants_retention;
 mod m20261129_000004_clients;
 mod m20261129_000005_inline_payloads;
+mod m20261129_000006_ui_sessions;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_tenants_retention::Migration),
             Box::new(m20261129_000004_clients::Migration),
             Box::new(m20261129_000005_inline_payloads::Migration),
+            Box::new(m20261129_000006_ui_sessions::Migration),
         ]
     }
 }

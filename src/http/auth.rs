@@ -77,20 +77,27 @@ impl Auth {
         let Some(key) = value.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty() && k.len() <= 256) else {
             return Err(ApiError::Unauthorized("the Authorization header must be `Bearer <key>`"));
         };
-        let hash = key_hash(key);
-        if let Some(caller) = self.statics.get(&hash) {
-            return Ok(caller.clone());
+        self.caller_by_hash(&key_hash(key)).await?.ok_or(ApiError::Unauthorized("this key is not valid (unknown, or revoked)"))
+    }
+
+    /// The caller of the key with this hash, or `None` for an unknown or
+    /// revoked key (also for dashboard sessions, which keep only the hash).
+    pub(crate) async fn caller_by_hash(&self, hash: &str) -> Result<Option<Caller>, ApiError> {
+        if let Some(caller) = self.statics.get(hash) {
+            return Ok(Some(caller.clone()));
         }
-        let caller = match self.lookups.get(&hash) {
-            Some(cached) => cached,
-            None => {
-                let found = self.keys.key_by_hash(&hash).await.map_err(|e| ApiError::unavailable("the key store", e))?;
-                let caller = found.map(|k| Caller { tenant: k.tenant, role: k.role });
-                self.lookups.insert(hash, caller.clone());
-                caller
-            }
-        };
-        caller.ok_or(ApiError::Unauthorized("this key is not valid (unknown, or revoked)"))
+        if let Some(cached) = self.lookups.get(hash) {
+            return Ok(cached);
+        }
+        let found = self.keys.key_by_hash(hash).await.map_err(|e| ApiError::unavailable("the key store", e))?;
+        let caller = found.map(|k| Caller { tenant: k.tenant, role: k.role });
+        self.lookups.insert(hash.to_owned(), caller.clone());
+        Ok(caller)
+    }
+
+    /// Where dashboard sessions are kept.
+    pub(crate) fn keys(&self) -> &dyn KeyStore {
+        &*self.keys
     }
 }
 

@@ -17,6 +17,7 @@ mod quota;
 mod range;
 mod schemas;
 mod status;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,7 +130,8 @@ pub(crate) fn routes(api: bool) -> impl FnOnce(&mut ServiceConfig) {
             .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(json_405()))
             .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)).default_service(json_405()))
             .service(web::resource("/docs").route(web::get().to(docs::index)).default_service(json_405()))
-            .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(json_405()));
+            .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(json_405()))
+            .configure(ui::routes);
     }
 }
 

@@ -163,6 +163,16 @@ pub struct MinuteStats {
     pub mean_seconds: f64,
 }
 
+/// How long the jobs done in a window took from submit to done (the
+/// dashboard's latency), by nearest rank over every such job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Latency {
+    /// Jobs done in the window.
+    pub done: u64,
+    pub p50_seconds: Option<f64>,
+    pub p95_seconds: Option<f64>,
+}
+
 /// The cluster-wide chores that one process at a time does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chore {
@@ -239,6 +249,12 @@ pub trait JobStore: Send + Sync + 'static {
     async fn forget_workers(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Jobs finished per minute since `since`.
     async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError>;
+    /// Submit-to-done times of the jobs done since `since`.
+    async fn latency(&self, since: DateTime<Utc>) -> Result<Latency, StoreError>;
+    /// When the job that has waited longest in `queued` was (re)queued.
+    async fn oldest_queued(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The newest jobs (of one status, or any), newest first; erased ones left out.
+    async fn recent(&self, status: Option<JobStatus>, limit: u64) -> Result<Vec<Job>, StoreError>;
 
     /// `None` when another process is doing `chore`.
     async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError>;
@@ -266,4 +282,11 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Whether any unrevoked key exists (authentication is then on).
     async fn has_keys(&self) -> Result<bool, StoreError>;
+
+    /// A dashboard session: only the SHA-256 of its token is kept, with the
+    /// hash of the key that opened it. Expired sessions are deleted on the way.
+    async fn create_session(&self, token_hash: &str, key_hash: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The hash of the key behind a session, while it has not expired.
+    async fn session_key(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
 }

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod helpers;
 
+mod dashboard;
 mod dlq;
 mod lifecycle;
 mod poison;

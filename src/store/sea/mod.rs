@@ -4,12 +4,14 @@
 //! `mapping` turns rows into domain types, so nothing outside this folder
 //! sees an entity or a `DbErr`.
 mod activity;
+mod dashboard;
 mod entity;
 mod keys;
 mod lock;
 mod mapping;
 mod outbox;
 mod queries;
+mod sessions;
 mod transitions;
 
 use std::ops::Deref;
@@ -23,9 +25,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Ru
 use uuid::Uuid;
 
 use crate::job::webhook::WebhookDelivery;
-use crate::job::{ApiKey, DeadLetter, Job, Topic};
+use crate::job::{ApiKey, DeadLetter, Job, JobStatus, Topic};
 use crate::store::{
-    Chore, JobFilter, JobPage, JobStore, KeyStore, MinuteStats, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError,
+    Chore, JobFilter, JobPage, JobStore, KeyStore, Latency, MinuteStats, OpOutcome, OutboxRow, StatusCounts, StatusOp, StoreError,
     SweepGuard, WorkerInfo,
 };
 
@@ -230,6 +232,18 @@ impl JobStore for SeaStore {
         activity::minutes(&self.db, since).await
     }
 
+    async fn latency(&self, since: DateTime<Utc>) -> Result<Latency, StoreError> {
+        dashboard::latency(&self.db, since).await
+    }
+
+    async fn oldest_queued(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dashboard::oldest_queued(&self.db).await
+    }
+
+    async fn recent(&self, status: Option<JobStatus>, limit: u64) -> Result<Vec<Job>, StoreError> {
+        dashboard::recent(&self.db, status, limit).await
+    }
+
     async fn try_lock(&self, chore: Chore) -> Result<Option<Box<dyn SweepGuard>>, StoreError> {
         lock::try_lock(&self.db, chore).await
     }
@@ -259,5 +273,17 @@ impl KeyStore for SeaStore {
 
     async fn has_keys(&self) -> Result<bool, StoreError> {
         keys::any(&self.db).await
+    }
+
+    async fn create_session(&self, token_hash: &str, key_hash: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        sessions::create(&self.db, token_hash, key_hash, expires_at).await
+    }
+
+    async fn session_key(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        sessions::key(&self.db, token_hash, now).await
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sessions::end(&self.db, token_hash).await
     }
 }

@@ -7,3 +7,4 @@ pub(crate) mod outbox;
 pub(crate) mod payload;
 pub(crate) mod webhook_delivery;
 pub(crate) mod worker;
+pub(crate) mod ui_session;
