@@ -5,7 +5,7 @@
 //! line carrying the same id. The code is also left in the response's
 //! extensions, for the middleware that counts refusals and logs requests.
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_RANGE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{ALLOW, CONTENT_RANGE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -47,8 +47,9 @@ pub(crate) enum ApiError {
     Expired { id: Uuid, at: DateTime<Utc> },
     #[error("no such route")]
     RouteNotFound,
-    #[error("this route does not accept that method")]
-    MethodNotAllowed,
+    /// `allow` lists the methods the route does accept, for the `Allow` header (RFC 9110).
+    #[error("this route accepts only {allow}")]
+    MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     Link(#[from] LinkError),
     #[error("the link needs its `expires` and `sig` parameters")]
@@ -141,7 +142,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => ErrorCode::NotFound,
             ApiError::Expired { .. } => ErrorCode::Expired,
-            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::Link(LinkError::Expired) => ErrorCode::LinkExpired,
             ApiError::Link(LinkError::BadSignature) | ApiError::Unsigned => ErrorCode::InvalidSignature,
             ApiError::NotReady(_) => ErrorCode::NotReady,
@@ -226,7 +227,7 @@ impl ResponseError for ApiError {
                 StatusCode::FORBIDDEN
             }
             ApiError::JobNotFound(_) | ApiError::RouteNotFound | ApiError::Link(LinkError::NotLocal) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::IdempotencyConflict | ApiError::NotReady(_) | ApiError::NotFailed { .. } => StatusCode::CONFLICT,
             ApiError::Expired { .. } => StatusCode::GONE,
@@ -271,6 +272,9 @@ impl ResponseError for ApiError {
         {
             response.headers_mut().insert(CONTENT_RANGE, value);
         }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"reportd\""));
         }
@@ -283,8 +287,10 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound)
 }
 
-pub(crate) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The default service of a resource that accepts only the methods in `allow`
+/// (e.g. `"GET, HEAD"`): a JSON 405 with the `Allow` header.
+pub(crate) fn only(allow: &'static str) -> actix_web::Route {
+    actix_web::web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
 
 #[cfg(test)]

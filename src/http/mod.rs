@@ -33,7 +33,7 @@ use tokio::sync::Semaphore;
 
 pub(crate) use auth::{Auth, key_hash};
 pub(crate) use cors::{cors, unlisted_get_none};
-use error::ErrorCode;
+use error::{ErrorCode, only};
 pub(crate) use quota::TenantLimits;
 
 use crate::cache::StatusCache;
@@ -110,27 +110,26 @@ pub(crate) fn routes(api: bool) -> impl FnOnce(&mut ServiceConfig) {
             cfg.service(web::resource("/metrics").route(web::get().to(health::metrics)));
             return;
         }
-        let json_405 = || web::to(error::method_not_allowed);
-        cfg.service(web::resource("/metrics").route(web::get().to(health::operator_metrics)).default_service(json_405()))
+        cfg.service(web::resource("/metrics").route(web::get().to(health::operator_metrics)).default_service(only("GET")))
             .service(
                 web::resource("/generate")
                     .wrap_fn(generate::refusals)
                     .route(web::post().to(generate::generate))
-                    .default_service(json_405()),
+                    .default_service(only("POST")),
             )
-            .service(web::resource("/status/{id}").route(web::get().to(status::status)).default_service(json_405()))
+            .service(web::resource("/status/{id}").route(web::get().to(status::status)).default_service(only("GET")))
             .service(
                 web::resource("/download/{id}")
                     .route(web::get().to(download::download))
                     .route(web::head().to(download::download))
-                    .default_service(json_405()),
+                    .default_service(only("GET, HEAD")),
             )
-            .service(web::resource("/jobs").route(web::get().to(jobs::list)).default_service(json_405()))
-            .service(web::resource("/jobs/{id}").route(web::delete().to(jobs::delete)).default_service(json_405()))
-            .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(json_405()))
-            .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)).default_service(json_405()))
-            .service(web::resource("/docs").route(web::get().to(docs::index)).default_service(json_405()))
-            .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(json_405()))
+            .service(web::resource("/jobs").route(web::get().to(jobs::list)).default_service(only("GET")))
+            .service(web::resource("/jobs/{id}").route(web::delete().to(jobs::delete)).default_service(only("DELETE")))
+            .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(only("POST")))
+            .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)).default_service(only("GET")))
+            .service(web::resource("/docs").route(web::get().to(docs::index)).default_service(only("GET")))
+            .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(only("GET")))
             .configure(ui::routes);
     }
 }

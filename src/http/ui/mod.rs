@@ -17,24 +17,25 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{self, ApiError};
+use super::error::{ApiError, only};
 use session::{Access, Login, UiOperator};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    let json_405 = || web::to(error::method_not_allowed);
-    cfg.service(web::resource("/ui").route(web::get().to(page)).default_service(json_405()))
-        .service(web::resource("/ui/login").route(web::post().to(login)).route(web::get().to(page)).default_service(json_405()))
-        .service(web::resource("/ui/logout").route(web::post().to(logout)).default_service(json_405()))
-        .service(web::resource("/ui/assets/dashboard.js").route(web::get().to(script)).default_service(json_405()))
-        .service(web::resource("/ui/assets/dashboard.css").route(web::get().to(style)).default_service(json_405()))
-        .service(web::resource("/ui/api/overview").route(web::get().to(overview)).default_service(json_405()))
+    cfg.service(web::resource("/ui").route(web::get().to(page)).default_service(only("GET")))
+        // A typed or bookmarked trailing slash lands on the dashboard, not on a JSON 404.
+        .service(web::resource("/ui/").route(web::get().to(|| async { see_other("/ui").finish() })).default_service(only("GET")))
+        .service(web::resource("/ui/login").route(web::post().to(login)).route(web::get().to(page)).default_service(only("POST, GET")))
+        .service(web::resource("/ui/logout").route(web::post().to(logout)).default_service(only("POST")))
+        .service(web::resource("/ui/assets/dashboard.js").route(web::get().to(script)).default_service(only("GET")))
+        .service(web::resource("/ui/assets/dashboard.css").route(web::get().to(style)).default_service(only("GET")))
+        .service(web::resource("/ui/api/overview").route(web::get().to(overview)).default_service(only("GET")))
         .service(
             web::resource("/ui/api/jobs/{id}")
                 .route(web::get().to(status))
                 .route(web::delete().to(delete))
-                .default_service(json_405()),
+                .default_service(only("GET, DELETE")),
         )
-        .service(web::resource("/ui/api/jobs/{id}/retry").route(web::post().to(retry)).default_service(json_405()));
+        .service(web::resource("/ui/api/jobs/{id}/retry").route(web::post().to(retry)).default_service(only("POST")));
 }
 
 /// A page or asset with the headers every dashboard response carries: no

@@ -137,6 +137,11 @@ pub(crate) fn cookie(req: &HttpRequest, token: Option<&str>) -> String {
 /// Whether the request says it comes from a page of this very host: its
 /// `Origin`, or failing that its `Referer`. Only the host and port are
 /// compared, so a proxy that terminates TLS without saying so still matches.
+/// Our host comes from `connection_info`, which believes `Forwarded` and
+/// `X-Forwarded-Host`: a page on another site cannot set either (they are not
+/// CORS-safelisted, so the browser would preflight, and the preflight finds no
+/// CORS grant unless an operator listed that origin), and a session's change
+/// also needs its CSRF token, so trusting them opens no cross-site path.
 pub(crate) fn same_origin(req: &HttpRequest) -> bool {
     let headers = req.headers();
     let Some(source) = headers.get(ORIGIN).or_else(|| headers.get(REFERER)).and_then(|v| v.to_str().ok()) else {
