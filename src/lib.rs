@@ -2,7 +2,7 @@
 //!
 //! The layers (ARCHITECTURE.md states the rule; `tests/layers.rs` holds it):
 //! `job/` is the domain and depends on nothing else here; `render/` knows only
-//! the domain; `store/`, `queue/`, `cache/` and `storage/` declare ports
+//! the domain; `store/`, `queue/`, `cache/`, `storage/`, `notify/` and `warehouse/` declare ports
 //! (traits) beside their adapters; `http/` and `actors/` know ports only; and
 //! `startup` alone builds adapters and wires them in.
 //!
@@ -26,6 +26,7 @@ pub mod startup;
 pub mod storage;
 pub mod store;
 mod telemetry;
+mod warehouse;
 
 /// The codes of the API's error bodies: the tests check the README and the
 /// OpenAPI document against this list.

@@ -23,6 +23,7 @@ use crate::config::{AuthMode, CacheBackend, QueueBackend, Settings, parse_static
 use crate::faults::Faults;
 use crate::http::error::ApiError;
 use crate::http::{self, AppState, Auth, Backend, BodyLimits, TenantLimits};
+use crate::job::report::Catalog;
 use crate::job::validate::Limits;
 use crate::job::webhook::{CallbackPolicy, TenantSecrets};
 use crate::notify::WebhookSender;
@@ -35,6 +36,8 @@ use crate::storage::object::ObjectStorage;
 use crate::store::sea::SeaStore;
 use crate::store::{JobStore, KeyStore};
 use crate::telemetry;
+use crate::warehouse::Warehouse;
+use crate::warehouse::postgres::PgWarehouse;
 
 /// Every TLS client of the process (PostgreSQL, Redis, S3, GCS) uses rustls
 /// with ring; it is chosen once, before the first connection.
@@ -120,6 +123,18 @@ fn queue(settings: &Settings, workers: bool) -> anyhow::Result<Queue> {
     })
 }
 
+/// The named reports of `reports.dir` and the data sources they query. A bad
+/// definition stops the start, naming its file and field.
+pub(crate) fn named_reports(settings: &Settings) -> anyhow::Result<(Arc<Catalog>, Arc<dyn Warehouse>)> {
+    let sources: Vec<&str> = settings.sources.keys().map(String::as_str).collect();
+    let catalog = Catalog::load(&settings.reports.dir, &sources).context("loading the named reports (reports.dir)")?;
+    if !catalog.is_empty() {
+        tracing::info!(reports = catalog.len(), dir = %settings.reports.dir.display(), sources = ?sources, "named reports loaded");
+    }
+    let warehouse = PgWarehouse::new(&settings.sources).context("the named reports' data sources (sources.*)")?;
+    Ok((Arc::new(catalog), Arc::new(warehouse)))
+}
+
 /// Where `reportd dlq list` reads dead letters: the DLQ topic, or the job store's table.
 pub(crate) fn dead_letter_log(settings: &Settings, store: Arc<dyn JobStore>) -> Arc<dyn DeadLetterLog> {
     match settings.queue.backend {
@@ -186,6 +201,7 @@ impl Application {
         let webhooks: Arc<dyn WebhookSender> =
             Arc::new(HttpWebhooks::new(policy, settings.webhooks.timeout).context("the webhook client")?);
         let webhook_secrets = Arc::new(TenantSecrets::from(&settings.webhooks));
+        let (reports, warehouse) = named_reports(&settings)?;
         let host = hostname();
         let owner = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let supervisor = ReportdSupervisor::start(Parts {
@@ -202,6 +218,8 @@ impl Application {
             host,
             webhooks: webhooks.clone(),
             webhook_secrets: webhook_secrets.clone(),
+            reports: reports.clone(),
+            warehouse,
         });
         let status = supervisor.send(StatusAddr).await.context("starting the actors")?;
         let state = web::Data::new(AppState {
@@ -212,6 +230,7 @@ impl Application {
             publisher,
             webhooks,
             webhook_secrets,
+            reports,
             auth,
             tenants: TenantLimits::new(&settings.limits, store.clone()),
             limits: Limits::from(&settings.limits),

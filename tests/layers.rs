@@ -22,10 +22,10 @@ enum Layer {
     Edge,
 }
 
-const PORTS: [&str; 5] = ["store", "queue", "cache", "storage", "notify"];
+const PORTS: [&str; 6] = ["store", "queue", "cache", "storage", "notify", "warehouse"];
 
 /// Module paths that are adapters, and the port each belongs to.
-const ADAPTERS: [(&str, &str); 9] = [
+const ADAPTERS: [(&str, &str); 10] = [
     ("store::sea", "store"),
     ("queue::local", "queue"),
     ("queue::kafka", "queue"),
@@ -35,15 +35,17 @@ const ADAPTERS: [(&str, &str); 9] = [
     ("storage::links", "storage"),
     ("storage::counted", "storage"),
     ("notify::http", "notify"),
+    ("warehouse::postgres", "warehouse"),
 ];
 
 /// External crates that only their adapter may use.
-const ADAPTER_CRATES: [(&str, &str); 5] = [
+const ADAPTER_CRATES: [(&str, &str); 6] = [
     ("sea_orm", "store::sea"),
     ("migration", "store::sea"),
     ("rdkafka", "queue::kafka"),
     ("redis", "cache::redis"),
     ("object_store", "storage::"),
+    ("sqlx", "warehouse::postgres"),
 ];
 
 fn layer_of(rel: &str) -> (Layer, String) {
@@ -51,7 +53,7 @@ fn layer_of(rel: &str) -> (Layer, String) {
     let layer = match module.as_str() {
         m if m == "job" || m.starts_with("job::") => Layer::Domain,
         m if m == "render" || m.starts_with("render::") => Layer::Render,
-        "store" | "queue" | "queue::offsets" | "cache" | "storage" => {
+        "store" | "queue" | "queue::offsets" | "cache" | "storage" | "notify" | "warehouse" => {
             Layer::Port(PORTS.into_iter().find(|p| module.starts_with(p)).unwrap_or(""))
         }
         m if m.starts_with("http") => Layer::Http,
@@ -108,9 +110,9 @@ fn forbidden(layer: Layer, module: &str, target: &str) -> Option<String> {
         Layer::Domain => &["job"],
         Layer::Render => &["job", "render"],
         Layer::Port(p) => return (top != "job" && top != p).then(|| format!("a port may know the domain only, not `{top}`")),
-        Layer::Adapter(_) => &["job", "store", "queue", "cache", "storage", "config", "telemetry"],
-        Layer::Http => &["job", "render", "store", "queue", "cache", "storage", "notify", "config", "telemetry", "http"],
-        Layer::Actors => &["job", "render", "store", "queue", "cache", "storage", "notify", "config", "telemetry", "faults", "actors"],
+        Layer::Adapter(_) => &["job", "store", "queue", "cache", "storage", "notify", "warehouse", "config", "telemetry"],
+        Layer::Http => &["job", "render", "store", "queue", "cache", "storage", "notify", "warehouse", "config", "telemetry", "http"],
+        Layer::Actors => &["job", "render", "store", "queue", "cache", "storage", "notify", "warehouse", "config", "telemetry", "faults", "actors"],
         Layer::Edge => return None,
     };
     (!allowed.contains(&top)).then(|| format!("may not know `{top}` (allowed: {allowed:?})"))
@@ -184,6 +186,8 @@ fn the_checker_catches_what_it_should() {
         ("http/mod.rs", "use crate::actors::status::StatusActor;"),
         ("cache/mod.rs", "use redis::AsyncCommands;"),
         ("storage/mod.rs", "use actix::Addr;"),
+        ("http/reports.rs", "use crate::warehouse::postgres::PgWarehouse;"),
+        ("actors/worker.rs", "use sqlx::PgPool;"),
     ];
     for (file, line) in bad {
         assert!(!violations(file, line).is_empty(), "{file}: {line} should be refused");

@@ -88,6 +88,7 @@ pub fn write_payload(dir: &Path, format: ReportFormat, rows: u64) -> std::io::Re
         format,
         title: "Benchmark — relatório".into(),
         sheets: vec![SheetHeader { name: "Dados".into(), columns: columns(), rows }],
+        query: None,
     };
     let sealed = w.finish(&header)?;
     let path = dir.join(format!("bench-{rows}.rpd"));

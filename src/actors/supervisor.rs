@@ -22,6 +22,7 @@ use super::{Drain, DrainReport};
 use crate::cache::StatusCache;
 use crate::config::Settings;
 use crate::faults::Faults;
+use crate::job::report::Catalog;
 use crate::job::webhook::TenantSecrets;
 use crate::job::{Retention, RetryPolicy};
 use crate::notify::WebhookSender;
@@ -29,6 +30,7 @@ use crate::queue::{JobSource, Publisher, QueueInspector};
 use crate::storage::Storage;
 use crate::store::{JobStore, Transitions};
 use crate::telemetry;
+use crate::warehouse::Warehouse;
 
 /// How often a worker process reports itself.
 const PRESENCE_EVERY: Duration = Duration::from_secs(5);
@@ -65,6 +67,9 @@ pub(crate) struct Parts {
     pub(crate) host: String,
     pub(crate) webhooks: Arc<dyn WebhookSender>,
     pub(crate) webhook_secrets: Arc<TenantSecrets>,
+    /// Named reports and their data sources, for workers.
+    pub(crate) reports: Arc<Catalog>,
+    pub(crate) warehouse: Arc<dyn Warehouse>,
 }
 
 pub(crate) struct ReportdSupervisor {
@@ -81,8 +86,23 @@ pub(crate) struct ReportdSupervisor {
 
 impl ReportdSupervisor {
     pub(crate) fn start(parts: Parts) -> Addr<ReportdSupervisor> {
-        let Parts { settings, store, cache, storage, publisher, source, inspector, recover_at_start, faults, owner, host, webhooks, webhook_secrets } =
-            parts;
+        let Parts {
+            settings,
+            store,
+            cache,
+            storage,
+            publisher,
+            source,
+            inspector,
+            recover_at_start,
+            faults,
+            owner,
+            host,
+            webhooks,
+            webhook_secrets,
+            reports,
+            warehouse,
+        } = parts;
         let wake = Arc::new(Notify::new());
         let batch = settings.pools.status_batch;
         let status = {
@@ -119,6 +139,8 @@ impl ReportdSupervisor {
                 transitions: transitions.clone(),
                 renderer: Rc::new(RenderActor::start_pool(settings.pools.render, faults.clone())),
                 storage,
+                reports,
+                warehouse,
                 policy: RetryPolicy::from(&settings.retry),
                 retention: retention.clone(),
                 owner,

@@ -4,7 +4,7 @@
 //! source may then acknowledge the message. It sees the world through three
 //! small seams (job transitions, the render pool, object storage), so its
 //! decisions are tested with fakes below.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,11 +18,13 @@ use tracing::Instrument;
 use super::presence::Activity;
 use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
-use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, Retention, RetryPolicy};
+use crate::job::report::{self, Catalog, ReportQuery};
+use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, PayloadHeader, PayloadReader, PayloadWriter, Retention, RetryPolicy, SheetHeader};
 use crate::render::{RenderControl, RenderError, RenderOptions, RenderStats};
 use crate::storage::{Storage, StorageError, scratch_path};
 use crate::store::{OpOutcome, StatusOp, StoreError, Transitions};
 use crate::telemetry;
+use crate::warehouse::{Warehouse, WarehouseError};
 
 /// The render pool, as the worker needs it.
 #[async_trait(?Send)]
@@ -64,6 +66,7 @@ enum AttemptError {
 struct Uploaded {
     key: String,
     bytes: i64,
+    rows: i64,
 }
 
 impl From<Failure> for AttemptError {
@@ -76,6 +79,9 @@ pub(crate) struct Worker {
     pub(crate) transitions: Arc<dyn Transitions>,
     pub(crate) renderer: Rc<dyn Renderer>,
     pub(crate) storage: Arc<dyn Storage>,
+    /// Named reports, and the data sources their queries run on.
+    pub(crate) reports: Arc<Catalog>,
+    pub(crate) warehouse: Arc<dyn Warehouse>,
     pub(crate) policy: RetryPolicy,
     pub(crate) retention: Retention,
     /// Who holds the leases this process takes: host, pid and a random suffix.
@@ -154,12 +160,13 @@ impl Worker {
         progress.cancel();
         heartbeat.cancel();
         match result {
-            Ok(Uploaded { key, bytes }) => {
+            Ok(Uploaded { key, bytes, rows }) => {
                 let op = StatusOp::Complete {
                     id: job.id,
                     owner: self.owner.clone(),
                     report_key: key.clone(),
                     report_bytes: bytes,
+                    rows,
                     keep_for: self.retention.reports_for(&job.tenant),
                 };
                 match self.write(op).await {
@@ -339,6 +346,10 @@ impl Worker {
             }
         }
 
+        if let Some((header, query)) = named_query(&scratch.payload) {
+            self.run_query(header, query, &scratch.payload, &control).await?;
+        }
+
         let render = Render {
             job_id: job.id,
             format: job.format,
@@ -380,8 +391,54 @@ impl Worker {
             .put_report(&key, &scratch.output, job.format, &job.title)
             .await
             .map_err(|e| Failure::new(FailureKind::Storage, format!("uploading the report: {e}")))?;
-        Ok(Uploaded { key, bytes: bytes as i64 })
+        Ok(Uploaded { key, bytes: bytes as i64, rows: stats.rows as i64 })
     }
+
+    /// Runs a named report's query into a payload of its rows, written over
+    /// the query's own payload at `path`, so the render reads it like any other.
+    async fn run_query(&self, header: PayloadHeader, query: ReportQuery, path: &Path, control: &Arc<RenderControl>) -> Result<(), AttemptError> {
+        let permanent = |m: String| AttemptError::Failed(Failure::new(FailureKind::Query, m));
+        let scratch = |e: std::io::Error| AttemptError::Failed(Failure::new(FailureKind::Render, format!("spooling the query's rows: {e}")));
+        let definition = self
+            .reports
+            .get(&query.report)
+            .cloned()
+            .ok_or_else(|| permanent(format!("the report \"{}\" is not defined on this worker (reports.dir)", query.report)))?;
+        let params = report::bind(&definition, &query.params)
+            .map_err(|e| permanent(format!("the job's parameters no longer fit the report's definition: {e}")))?;
+        let mut out = PayloadWriter::new(&self.scratch).map_err(scratch)?;
+        let started = Instant::now();
+        let watched = control.clone();
+        let stop = move || watched.is_cancelled();
+        let output = self.warehouse.run(&definition, &params, &mut out, &stop).await.map_err(|e| match e {
+            WarehouseError::Stopped => AttemptError::LeaseLost,
+            WarehouseError::Query(m) => permanent(m),
+            e @ WarehouseError::Unavailable(_) => AttemptError::Failed(Failure::new(FailureKind::Source, e.to_string())),
+            WarehouseError::Io(e) => scratch(e),
+        })?;
+        tracing::info!(report = %definition.name, rows = output.rows, elapsed_ms = started.elapsed().as_millis() as u64, "queried");
+        if output.columns.is_empty() {
+            return Err(permanent("the report's query returns no columns".into()));
+        }
+        let columns = report::columns(&definition, output.columns).map_err(|e| permanent(e.to_string()))?;
+        let sheet = SheetHeader { name: definition.sheet.clone(), columns, rows: output.rows };
+        let header = PayloadHeader { format: header.format, title: header.title, sheets: vec![sheet], query: None };
+        let sealed = out.finish(&header).map_err(scratch)?;
+        let path = path.to_path_buf();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::create(&path)?;
+            std::io::copy(&mut sealed.into_reader(), &mut file).map(|_| ())
+        });
+        written.await.map_err(|e| scratch(std::io::Error::other(e)))?.map_err(scratch)
+    }
+}
+
+/// The header and query of a named report's payload; `None` for a table's
+/// (and for a payload that cannot be read: the render reports that).
+fn named_query(path: &Path) -> Option<(PayloadHeader, ReportQuery)> {
+    let file = std::fs::File::open(path).ok()?;
+    let (mut header, _) = PayloadReader::open(std::io::BufReader::new(file)).ok()?;
+    header.query.take().map(|q| (header, q))
 }
 
 /// Scratch files of one attempt, removed however the attempt ends.

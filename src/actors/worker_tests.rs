@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::*;
 use crate::job::{JobStatus, ReportFormat, SealedPayload};
 use crate::render::RenderError;
+use crate::job::report::{ParamValue, ReportDefinition};
 use crate::storage::{ByteStream, LinkError};
+use crate::warehouse::QueryOutput;
 
 struct FakeStore {
     job: Mutex<Job>,
@@ -238,6 +240,22 @@ struct Harness {
     _scratch: tempfile::TempDir,
 }
 
+/// These tests render tables only.
+struct NoWarehouse;
+
+#[async_trait::async_trait]
+impl Warehouse for NoWarehouse {
+    async fn run(
+        &self,
+        _: &ReportDefinition,
+        _: &[ParamValue],
+        _: &mut PayloadWriter,
+        _: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<QueryOutput, WarehouseError> {
+        Err(WarehouseError::Unavailable("no data source in these tests".into()))
+    }
+}
+
 fn harness(job: Job, how: Rendering) -> Harness {
     let store = FakeStore::new(job.clone());
     let storage = Arc::new(FakeStorage::default());
@@ -248,6 +266,8 @@ fn harness(job: Job, how: Rendering) -> Harness {
         transitions: store.clone(),
         renderer: renderer.clone(),
         storage: storage.clone(),
+        reports: Arc::new(Catalog::default()),
+        warehouse: Arc::new(NoWarehouse),
         policy: RetryPolicy { base: Duration::from_millis(10), max: Duration::from_millis(100) },
         retention: Retention {
             reports: Duration::from_secs(3600),

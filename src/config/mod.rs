@@ -45,6 +45,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub retention: RetentionSettings,
     pub webhooks: WebhookSettings,
+    pub reports: ReportsSettings,
+    /// Databases named reports read from, by name.
+    pub sources: std::collections::BTreeMap<String, SourceSettings>,
     pub render: RenderOptions,
     pub log: LogSettings,
 }
@@ -66,6 +69,8 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             retention: RetentionSettings::default(),
             webhooks: WebhookSettings::default(),
+            reports: ReportsSettings::default(),
+            sources: std::collections::BTreeMap::new(),
             render: RenderOptions::default(),
             log: LogSettings::default(),
         }
@@ -125,6 +130,14 @@ impl Settings {
         }
         if self.pools.render == 0 {
             return bad("pools.render", "must be at least 1");
+        }
+        for (name, source) in &self.sources {
+            if !(source.url.starts_with("postgres://") || source.url.starts_with("postgresql://")) {
+                return bad("sources", format!("sources.{name}.url must be a postgres:// URL (the only kind of source so far)"));
+            }
+            if source.max_connections == 0 {
+                return bad("sources", format!("sources.{name}.max_connections must be at least 1"));
+            }
         }
         if self.pools.in_flight < self.pools.render {
             return bad("pools.in_flight", format!("must be at least pools.render ({})", self.pools.render));

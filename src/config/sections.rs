@@ -1,5 +1,6 @@
 //! The sections of the settings, each with its defaults (which `config.toml`
 //! at the repository root documents, and a test keeps equal).
+use std::path::PathBuf;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -492,3 +493,41 @@ impl Default for LogSettings {
     }
 }
 
+
+/// Named reports (`reports/*.toml`): see the README's "Named reports".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsSettings {
+    /// The folder of report definitions, one `*.toml` each; none when it does not exist.
+    pub dir: PathBuf,
+}
+
+impl Default for ReportsSettings {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("reports") }
+    }
+}
+
+/// A database named reports query (`[sources.NAME]`); meant for a read-only role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// `postgres://user:password@host:port/db` (TLS: `?sslmode=verify-full&sslrootcert=ca.pem`).
+    /// Env: REPORTD__SOURCES__<NAME>__URL.
+    pub url: String,
+    /// Connections to it per process (each running report holds one).
+    #[serde(default = "SourceSettings::default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "SourceSettings::default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl SourceSettings {
+    fn default_max_connections() -> u32 {
+        4
+    }
+
+    fn default_connect_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+}

@@ -1,6 +1,6 @@
 //! `POST /generate`: validate the report in one streaming pass, store its rows
 //! (the claim check), record the job with its queue message, answer 202.
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use actix_web::body::MessageBody;
@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use super::body::{ChannelReader, Limited, ReadProblem, classify};
 use super::error::{ApiError, ErrorBody, ErrorCode};
-use super::schemas::{Accepted, ContentEncoding, GenerateRequest};
+use super::schemas::{Accepted, ContentEncoding, SubmitBody};
 use super::auth::Authenticated;
 use super::{AppState, BodyLimits};
-use crate::job::validate::{Limits, ParseError, Request, ValidationError, parse_json, parse_ndjson};
-use crate::job::{PayloadHeader, PayloadWriter, SealedPayload};
+use crate::job::validate::{BodyKind, DecodeError, Limits, NamedRequest, ParseError, Submission, ValidationError, decode_body};
+use crate::job::{PayloadHeader, SealedPayload};
 use crate::store::{NewJob, OpOutcome, StatusOp, StoreError};
 use crate::telemetry;
 
@@ -50,12 +50,6 @@ where
 /// How much of a refused body is read and thrown away to keep the connection.
 const DRAIN_CAP: u64 = 8 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy)]
-enum BodyKind {
-    Json,
-    Ndjson,
-}
-
 /// Submit a report
 #[utoipa::path(
     post,
@@ -63,9 +57,10 @@ enum BodyKind {
     operation_id = "submit",
     tag = "jobs",
     request_body(
-        description = "The report: JSON (`GenerateRequest`), or NDJSON whose first line is an `NdjsonHeader` and every \
-            other line one row (an array). Either may be sent with `Content-Encoding: gzip`.",
-        content((GenerateRequest = "application/json"), (String = "application/x-ndjson")),
+        description = "The report: JSON (a table, `GenerateRequest`, or a named report, `NamedReportRequest`), or NDJSON \
+            whose first line is an `NdjsonHeader` and every other line one row (an array). Either may be sent with \
+            `Content-Encoding: gzip`.",
+        content((SubmitBody = "application/json"), (String = "application/x-ndjson")),
     ),
     params(
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
@@ -125,8 +120,10 @@ pub(crate) async fn generate(
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let (limits, scratch, hash) = (state.limits.clone(), state.scratch.clone(), idempotency_key.is_some());
+    let (reports, tenant, operator) = (state.reports.clone(), caller.tenant.clone(), caller.is_operator());
     let parser = tokio::task::spawn_blocking(move || {
-        parse_body(ChannelReader::new(rx), kind, gzip, (limit, limit_name), &limits, &scratch, hash)
+        let named = |request| reports.resolve(request, &tenant, operator);
+        parse_body(ChannelReader::new(rx), kind, gzip, (limit, limit_name), &limits, &scratch, hash, named)
     });
     let pumped = pump(payload, tx, &state.bodies).await;
     let parsed = parser.await.map_err(|e| ApiError::Internal(format!("body parser: {e}")))?;
@@ -289,6 +286,7 @@ struct Parsed {
     request_hash: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)] // one per aspect of the body; a struct would only rename them
 fn parse_body(
     raw: ChannelReader,
     kind: BodyKind,
@@ -297,6 +295,7 @@ fn parse_body(
     limits: &Limits,
     scratch: &Path,
     hash: bool,
+    named: impl FnOnce(NamedRequest) -> Result<Submission, ValidationError>,
 ) -> Result<Parsed, ApiError> {
     let decoded: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
     let mut body = Limited::new(decoded, limit, hash);
@@ -304,26 +303,14 @@ fn parse_body(
         BodyKind::Json => b"json\n",
         BodyKind::Ndjson => b"ndjson\n",
     });
-    let mut out = PayloadWriter::new(scratch).map_err(|e| ApiError::Internal(format!("scratch file: {e}")))?;
-    let submission = match kind {
-        BodyKind::Json => parse_json(&mut body, limits, &mut out).and_then(|request| match request {
-            Request::Table(submission) => Ok(submission),
-            // Named reports are recognised, but none is served yet.
-            Request::Named(named) => Err(ParseError::Invalid(ValidationError::field(
-                "report",
-                format!("unknown report \"{}\": this server has no named reports", named.report),
-            ))),
-        }),
-        BodyKind::Ndjson => parse_ndjson(BufReader::with_capacity(256 * 1024, &mut body), limits, &mut out),
-    }
-    .map_err(|e| match e {
-        ParseError::Malformed(m) => ApiError::Malformed(m),
-        ParseError::Invalid(v) => ApiError::Invalid(v),
-        ParseError::TooLarge { limit, max } => ApiError::TooLarge { what: "a line of the body", limit, max },
-        ParseError::Io(e) => read_error(e, limit_name),
+    let (submission, sealed) = decode_body(&mut body, kind, limits, scratch, named).map_err(|e| match e {
+        DecodeError::Parse(ParseError::Malformed(m)) => ApiError::Malformed(m),
+        DecodeError::Parse(ParseError::Invalid(v)) => ApiError::Invalid(v),
+        DecodeError::Parse(ParseError::TooLarge { limit, max }) => ApiError::TooLarge { what: "a line of the body", limit, max },
+        DecodeError::Parse(ParseError::Io(e)) => read_error(e, limit_name),
+        e @ (DecodeError::Scratch(_) | DecodeError::Seal(_)) => ApiError::Internal(e.to_string()),
     })?;
     let (header, callback_url) = (submission.header, submission.callback_url);
-    let sealed = out.finish(&header).map_err(|e| ApiError::Internal(format!("sealing the payload: {e}")))?;
     Ok(Parsed { header, callback_url, sealed, request_hash: body.digest() })
 }
 

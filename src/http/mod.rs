@@ -15,6 +15,7 @@ mod jobs;
 mod openapi;
 mod quota;
 mod range;
+mod reports;
 mod schemas;
 mod status;
 mod ui;
@@ -37,6 +38,7 @@ use error::{ErrorCode, only};
 pub(crate) use quota::TenantLimits;
 
 use crate::cache::StatusCache;
+use crate::job::report::Catalog;
 use crate::job::validate::Limits;
 use crate::job::webhook::TenantSecrets;
 use crate::notify::WebhookSender;
@@ -54,6 +56,8 @@ pub(crate) struct AppState {
     /// Checks the callback URLs jobs ask for; each tenant's signing secret.
     pub(crate) webhooks: Arc<dyn WebhookSender>,
     pub(crate) webhook_secrets: Arc<TenantSecrets>,
+    /// The named reports (`reports.dir`).
+    pub(crate) reports: Arc<Catalog>,
     pub(crate) auth: Auth,
     pub(crate) tenants: TenantLimits,
     pub(crate) limits: Limits,
@@ -127,6 +131,7 @@ pub(crate) fn routes(api: bool) -> impl FnOnce(&mut ServiceConfig) {
             .service(web::resource("/jobs").route(web::get().to(jobs::list)).default_service(only("GET")))
             .service(web::resource("/jobs/{id}").route(web::delete().to(jobs::delete)).default_service(only("DELETE")))
             .service(web::resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)).default_service(only("POST")))
+            .service(web::resource("/reports").route(web::get().to(reports::list)).default_service(only("GET")))
             .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)).default_service(only("GET")))
             .service(web::resource("/docs").route(web::get().to(docs::index)).default_service(only("GET")))
             .service(web::resource("/docs/{asset}").route(web::get().to(docs::asset)).default_service(only("GET")))

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 use super::schemas::{Cell, ContentEncoding, NdjsonHeader, Sheet};
-use super::{docs, download, generate, health, jobs, status};
+use super::{docs, download, generate, health, jobs, reports, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use super::{docs, download, generate, health, jobs, status};
         jobs::list,
         jobs::retry,
         jobs::delete,
+        reports::list,
         health::health,
         health::ready,
         health::operator_metrics,
@@ -45,6 +46,7 @@ use super::{docs, download, generate, health, jobs, status};
     modifiers(&Conventions),
     tags(
         (name = "jobs", description = "Submit, follow, download, list, retry and delete report jobs"),
+        (name = "reports", description = "Named reports: queries the server runs on its own data sources"),
         (name = "operations", description = "Probes and metrics"),
         (name = "documentation", description = "This document and its interactive page"),
     ),

@@ -171,6 +171,109 @@ pub(crate) enum ContentEncoding {
     Identity,
 }
 
+/// `POST /generate` for a named report (`GET /reports` lists them): the server
+/// runs the report's query with `params` and renders what it returns.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "report": "sales_by_region",
+    "params": {"from": "2026-01-01", "to": "2026-04-01", "top": 10},
+    "format": "xlsx",
+}))]
+#[allow(dead_code)] // The document's only.
+pub(crate) struct NamedReportRequest {
+    /// A name `GET /reports` lists.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.-]+$")]
+    report: String,
+    /// By parameter name; a wrong one answers `422` with `field` = `params.<name>`.
+    #[schema(nullable = false)]
+    params: Option<BTreeMap<String, serde_json::Value>>,
+    /// The report's own format when absent.
+    #[schema(nullable = false)]
+    format: Option<ReportFormat>,
+    /// The report's own title when absent.
+    #[schema(nullable = false, min_length = 1)]
+    title: Option<String>,
+    #[schema(nullable = false)]
+    callback_url: Option<String>,
+}
+
+/// A JSON body of `POST /generate`: a table, or a named report.
+pub(crate) struct SubmitBody;
+
+impl PartialSchema for SubmitBody {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("GenerateRequest")))
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("NamedReportRequest")))
+            .into()
+    }
+}
+
+impl ToSchema for SubmitBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("GenerateRequest".into(), GenerateRequest::schema()));
+        <GenerateRequest as ToSchema>::schemas(schemas);
+        schemas.push(("NamedReportRequest".into(), NamedReportRequest::schema()));
+    }
+}
+
+/// `GET /reports`: the named reports the caller may run.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReportList {
+    pub(crate) reports: Vec<ReportInfo>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReportInfo {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) description: Option<String>,
+    /// Used when the request names none.
+    pub(crate) format: ReportFormat,
+    /// In the order they bind to the query.
+    pub(crate) params: Vec<ReportParam>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReportParam {
+    pub(crate) name: String,
+    /// text, integer, number, date (`YYYY-MM-DD`), datetime (RFC 3339), boolean or enum.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub(crate) kind: ReportParamType,
+    pub(crate) required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) default: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) min: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) max: Option<serde_json::Value>,
+    /// An enum's values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) values: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) description: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ReportParamType {
+    Text,
+    Integer,
+    Number,
+    Date,
+    Datetime,
+    Boolean,
+    Enum,
+}
+
 /// One cell of a row (its schema's description says what it may be).
 pub(crate) struct Cell;
 

@@ -17,11 +17,23 @@ pub(crate) enum FailureKind {
     Injected,
     /// The job's workers died during every attempt it had.
     Lost,
+    /// A named report's query failed as it stands (SQL error, timeout, too many rows).
+    Query,
+    /// A named report's data source could not be reached.
+    Source,
 }
 
 impl FailureKind {
-    pub(crate) const ALL: [FailureKind; 6] =
-        [FailureKind::Payload, FailureKind::Storage, FailureKind::Render, FailureKind::Panic, FailureKind::Injected, FailureKind::Lost];
+    pub(crate) const ALL: [FailureKind; 8] = [
+        FailureKind::Payload,
+        FailureKind::Storage,
+        FailureKind::Render,
+        FailureKind::Panic,
+        FailureKind::Injected,
+        FailureKind::Lost,
+        FailureKind::Query,
+        FailureKind::Source,
+    ];
 
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -31,12 +43,14 @@ impl FailureKind {
             FailureKind::Panic => "panic",
             FailureKind::Injected => "injected",
             FailureKind::Lost => "lost",
+            FailureKind::Query => "query",
+            FailureKind::Source => "source",
         }
     }
 
     /// Retrying cannot help.
     pub(crate) fn is_permanent(self) -> bool {
-        matches!(self, FailureKind::Payload | FailureKind::Lost)
+        matches!(self, FailureKind::Payload | FailureKind::Lost | FailureKind::Query)
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod failure;
 pub mod message;
 pub mod model;
 pub mod payload;
+pub mod report;
 pub(crate) mod retention;
 pub(crate) mod retry;
 pub mod validate;

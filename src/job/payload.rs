@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cell::{Cells, Column, CorruptPayload, encode};
 use super::model::ReportFormat;
+use super::report::ReportQuery;
 
 const MAGIC: &[u8; 4] = b"RPD1";
 /// Headers are small (names and formats); this bounds a corrupt length field.
@@ -29,6 +30,10 @@ pub struct PayloadHeader {
     pub format: ReportFormat,
     pub title: String,
     pub sheets: Vec<SheetHeader>,
+    /// A named report's query, for the worker to run: the payload then has no
+    /// sheets yet (the worker writes them from the query's rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<ReportQuery>,
 }
 
 impl PayloadHeader {
@@ -182,6 +187,7 @@ mod tests {
                 ],
                 rows: 1000,
             }],
+            query: None,
         };
         let sealed = w.finish(&header).unwrap();
         let mut bytes = Vec::new();

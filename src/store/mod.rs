@@ -56,7 +56,8 @@ pub enum StatusOp {
     /// How far the lease owner's render has got.
     Progress { id: Uuid, owner: String, rows_written: i64 },
     /// processing → done, by the lease owner; the report is kept for `keep_for`.
-    Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, keep_for: Duration },
+    /// `rows`: the rows the report holds (a named report learns them only as it runs).
+    Complete { id: Uuid, owner: String, report_key: String, report_bytes: i64, rows: i64, keep_for: Duration },
     /// processing → queued after a transient failure, re-published after `delay`.
     Requeue { id: Uuid, owner: String, error: String, delay: Duration },
     /// processing → error, with a dead letter (and a DLQ message); the payload

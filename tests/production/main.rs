@@ -8,6 +8,7 @@ mod dlq;
 mod lifecycle;
 mod poison;
 mod redis_outage;
+mod reports;
 mod scale;
 mod tenancy;
 mod tls;

@@ -137,7 +137,7 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
                 return Err(ctx.refuse("columns", message));
             }
         };
-        Ok(Request::Table(Submission { header: PayloadHeader { format, title, sheets }, callback_url }))
+        Ok(Request::Table(Submission { header: PayloadHeader { format, title, sheets, query: None }, callback_url }))
     }
 
     refuse_kinds!('de; bool, number, string, null, array);

@@ -16,12 +16,13 @@
 //! disk, `params` reads a named report's parameters, `ndjson` reads line by line.
 use std::fmt;
 use std::io::{self, BufRead};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
-use super::payload::{PayloadHeader, PayloadWriter};
+use super::payload::{PayloadHeader, PayloadWriter, SealedPayload};
 use super::model::ReportFormat;
 
 /// Writes the `visit_*` methods for the JSON kinds a visitor refuses, each
@@ -179,4 +180,51 @@ pub fn parse_json<R: io::Read>(body: R, limits: &Limits, out: &mut PayloadWriter
 /// Parses an NDJSON body: a header line `{"format","title","columns"}`, then one row per line.
 pub fn parse_ndjson<R: BufRead>(input: R, limits: &Limits, out: &mut PayloadWriter) -> Result<Submission, ParseError> {
     ndjson::parse(input, limits, out)
+}
+
+/// The two shapes of body `POST /generate` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// One JSON document (`application/json`).
+    Json,
+    /// A header line, then one row per line (`application/x-ndjson`).
+    Ndjson,
+}
+
+/// Why a body was not turned into a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is refused, or reading it failed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The payload's scratch file could not be made.
+    #[error("scratch file: {0}")]
+    Scratch(io::Error),
+    /// The payload could not be finished.
+    #[error("sealing the payload: {0}")]
+    Seal(io::Error),
+}
+
+/// The body decoder of `POST /generate`: reads a (decompressed) body of the
+/// given kind, validates it in one pass while its rows are spooled to a
+/// scratch file in `scratch`, and returns the table with its sealed payload.
+/// A named report is handed to `named`, which checks it against the reports
+/// the caller may run; its payload is then its header alone.
+pub fn decode_body<R: io::Read>(
+    body: R,
+    kind: BodyKind,
+    limits: &Limits,
+    scratch: &Path,
+    named: impl FnOnce(NamedRequest) -> Result<Submission, ValidationError>,
+) -> Result<(Submission, SealedPayload), DecodeError> {
+    let mut out = PayloadWriter::new(scratch).map_err(DecodeError::Scratch)?;
+    let submission = match kind {
+        BodyKind::Json => match parse_json(body, limits, &mut out)? {
+            Request::Table(submission) => submission,
+            Request::Named(request) => named(request).map_err(ParseError::Invalid)?,
+        },
+        BodyKind::Ndjson => parse_ndjson(io::BufReader::with_capacity(256 * 1024, body), limits, &mut out)?,
+    };
+    let sealed = out.finish(&submission.header).map_err(DecodeError::Seal)?;
+    Ok((submission, sealed))
 }

@@ -56,7 +56,7 @@ pub(crate) fn parse<R: BufRead>(mut input: R, limits: &Limits, out: &mut Payload
         ));
     };
     let sheets = vec![SheetHeader { name: sheet, columns, rows }];
-    Ok(Submission { header: PayloadHeader { format, title, sheets }, callback_url })
+    Ok(Submission { header: PayloadHeader { format, title, sheets, query: None }, callback_url })
 }
 
 /// Reads the next line into `line`, refusing one longer than `max` bytes once

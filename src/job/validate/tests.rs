@@ -330,3 +330,32 @@ fn a_table_body_may_name_its_callback() {
         other => panic!("{other:?}"),
     }
 }
+
+fn no_reports(n: NamedRequest) -> Result<Submission, ValidationError> {
+    crate::job::report::Catalog::default().resolve(n, "t", false)
+}
+
+#[test]
+fn decode_body_seals_tables_and_refuses_named_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(r#"{{"format":"xlsx","title":"t","columns":{COLS},"rows":[["a",1,1,null,null,null]]}}"#);
+    let (s, sealed) = decode_body(body.as_bytes(), BodyKind::Json, &Limits::default(), dir.path(), no_reports).unwrap();
+    let mut bytes = Vec::new();
+    sealed.into_reader().read_to_end(&mut bytes).unwrap();
+    let (header, mut rows) = PayloadReader::open(&bytes[..]).unwrap();
+    assert_eq!((header, s.header.sheets[0].rows), (s.header, 1));
+    assert!(rows.next_row().unwrap().is_some() && rows.next_row().unwrap().is_none());
+
+    let ndjson = "{\"format\":\"pdf\",\"title\":\"t\",\"columns\":[{\"name\":\"a\",\"type\":\"text\"}]}\n[\"x\"]\n[null]\n";
+    let (s, _) = decode_body(ndjson.as_bytes(), BodyKind::Ndjson, &Limits::default(), dir.path(), no_reports).unwrap();
+    assert_eq!(s.header.sheets[0].rows, 2);
+
+    let named = decode_body(&br#"{"report":"sales"}"#[..], BodyKind::Json, &Limits::default(), dir.path(), no_reports);
+    match named {
+        Err(DecodeError::Parse(ParseError::Invalid(v))) => assert_eq!(v.field, "report"),
+        other => panic!("expected the named report refused, got {:?}", other.map(|(s, _)| s)),
+    }
+    let missing = dir.path().join("gone");
+    let scratch = decode_body(body.as_bytes(), BodyKind::Json, &Limits::default(), &missing, no_reports);
+    assert!(matches!(scratch, Err(DecodeError::Scratch(_))));
+}

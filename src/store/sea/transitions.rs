@@ -71,7 +71,7 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
         StatusOp::Progress { id, owner, rows_written } => {
             transition(txn, id, now, held_by(owner), |u| u.col_expr(C::RowsWritten, Expr::value(rows_written))).await?
         }
-        StatusOp::Complete { id, owner, report_key, report_bytes, keep_for } => {
+        StatusOp::Complete { id, owner, report_key, report_bytes, rows, keep_for } => {
             let done = transition(txn, id, now, held_by(owner), |u| {
                 clear_lease(u)
                     .col_expr(C::Status, status(JobStatus::Done))
@@ -79,7 +79,8 @@ pub(super) async fn apply_one(txn: &DatabaseTransaction, op: StatusOp) -> Result
                     .col_expr(C::ReportBytes, Expr::value(Some(report_bytes)))
                     .col_expr(C::ExpiresAt, Expr::value(Some(later(now, keep_for))))
                     .col_expr(C::Renders, Expr::col(C::Renders).add(1))
-                    .col_expr(C::RowsWritten, Expr::col(C::RowCount))
+                    .col_expr(C::RowCount, Expr::value(rows))
+                    .col_expr(C::RowsWritten, Expr::value(rows))
                     .col_expr(C::Error, Expr::value(Option::<String>::None))
                     .col_expr(C::FinishedAt, Expr::value(Some(now)))
             })
