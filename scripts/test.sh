@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/deny.sh           # licenses, bans and sources of every dependency (deny.toml)
 scripts/ui-deps.sh        # headless Chromium for the dashboard test (Debian packages)
 scripts/services.sh up --tls
 eval "$(scripts/services.sh env)"
