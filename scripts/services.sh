@@ -16,6 +16,9 @@
 #   Kafka          localhost:9093  stunnel (TLS) -> a second tansu on 127.0.0.1:9094 with
 #                                  --authentication (SASL SCRAM-SHA-256/512; tansu 0.6 offers no
 #                                  PLAIN), sqlite storage
+#   Kafka, PLAIN   localhost:9096  stunnel (TLS) -> scripts/sasl-plain-proxy.py on 127.0.0.1:9097
+#                                  (SASL PLAIN, same user and password) -> a third tansu on
+#                                  127.0.0.1:9098, memory storage
 # See docs/services.md.
 #
 # State (configs, data, logs, pid files, the S3 key, the CA and passwords) lives
@@ -300,6 +303,10 @@ TLS_HOST=localhost
 TLS_PG_PORT=5433 TLS_REDIS_PORT=6380 TLS_S3_PORT=3443 TLS_KAFKA_PORT=9093
 SASL_KAFKA_PORT=9094 # the SASL tansu behind stunnel: plain TCP, loopback only
 SASL_SETUP_PORT=9095 # a short-lived tansu without --authentication that writes the SCRAM users
+TLS_KAFKA_PLAIN_PORT=9096 # stunnel (TLS) in front of the SASL/PLAIN proxy
+PLAIN_PROXY_PORT=9097     # scripts/sasl-plain-proxy.py: SASL PLAIN, then bytes to the broker below
+PLAIN_KAFKA_PORT=9098     # a third tansu (memory storage), advertised at localhost:$TLS_KAFKA_PLAIN_PORT
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TLS_USER=reportd     # PostgreSQL role (owner of database reportd) and Kafka user
 TLS_DIR=$STATE/tls
 TLS_CA=$TLS_DIR/ca.pem
@@ -598,7 +605,38 @@ up_tansu_sasl() {
   wait_for tansu-sasl 30 "$STATE/tansu-sasl.log" "$STATE/tansu-sasl.pid" listening "$SASL_KAFKA_PORT"
 }
 
-# --- stunnel: S3 on :3443 and Kafka on :9093 -----------------------------------
+# --- SASL/PLAIN Kafka on :9096 -------------------------------------------------
+# tansu 0.6 has no PLAIN: scripts/sasl-plain-proxy.py answers SaslHandshake and
+# SaslAuthenticate (PLAIN, the Kafka user and password of the SCRAM broker) and
+# then passes bytes to a plain tansu whose advertised listener is the TLS address.
+kafka_plain_ok() { listening "$PLAIN_KAFKA_PORT" && listening "$PLAIN_PROXY_PORT"; }
+
+up_kafka_plain() {
+  local dir=$STATE/kafka-plain
+  mkdir -p "$dir"
+  (umask 077; printf '%s' "$KAFKA_PASSWORD" >"$dir/password.new")
+  if ! cmp -s "$dir/password" "$dir/password.new"; then
+    mv -f "$dir/password.new" "$dir/password"
+    stop_one sasl-plain-proxy python3 >/dev/null 2>&1 || true
+  else
+    rm -f "$dir/password.new"
+  fi
+  if ! listening "$PLAIN_KAFKA_PORT"; then
+    RUST_LOG=${TANSU_PLAIN_LOG:-warn} start_daemon tansu-plain tansu broker \
+      --listener-url "tcp://$HOST:$PLAIN_KAFKA_PORT" \
+      --advertised-listener-url "tcp://$TLS_HOST:$TLS_KAFKA_PLAIN_PORT" \
+      --storage-engine memory://tansu/
+    wait_for tansu-plain 30 "$STATE/tansu-plain.log" "$STATE/tansu-plain.pid" listening "$PLAIN_KAFKA_PORT"
+  fi
+  if ! listening "$PLAIN_PROXY_PORT"; then
+    start_daemon sasl-plain-proxy python3 "$SCRIPTS_DIR/sasl-plain-proxy.py" \
+      "$HOST:$PLAIN_PROXY_PORT" "$HOST:$PLAIN_KAFKA_PORT" "$TLS_USER" "$dir/password"
+    wait_for sasl-plain-proxy 30 "$STATE/sasl-plain-proxy.log" "$STATE/sasl-plain-proxy.pid" \
+      listening "$PLAIN_PROXY_PORT"
+  fi
+}
+
+# --- stunnel: S3 on :3443 and Kafka on :9093 and :9096 ------------------------
 ensure_stunnel() {
   command -v stunnel4 >/dev/null && return
   if ((EUID != 0)) || ! command -v apt-get >/dev/null; then
@@ -621,10 +659,11 @@ up_stunnel() {
   mkdir -p "$STATE/stunnel"
   local hosts=("$HOST") h name port target services=""
   if have_ipv6_lo; then hosts+=("::1"); fi
-  for name in s3 kafka; do
+  for name in s3 kafka kafka-plain; do
     case $name in
       s3) port=$TLS_S3_PORT target=$HOST:$S3_PORT ;;
       kafka) port=$TLS_KAFKA_PORT target=$HOST:$SASL_KAFKA_PORT ;;
+      kafka-plain) port=$TLS_KAFKA_PLAIN_PORT target=$HOST:$PLAIN_PROXY_PORT ;;
     esac
     for h in "${hosts[@]}"; do
       services+="
@@ -676,6 +715,7 @@ up_tls() {
   up_postgres_tls
   up_redis_tls
   up_tansu_sasl
+  up_kafka_plain
   up_stunnel
 }
 
@@ -711,6 +751,7 @@ postgres-tls  $TLS_HOST:$TLS_PG_PORT  (private PostgreSQL $PG_MAJOR, ssl=on, use
 redis-tls     $TLS_HOST:$TLS_REDIS_PORT  (rediss://, password)
 s3-tls        https://$TLS_HOST:$TLS_S3_PORT  (stunnel -> garage $HOST:$S3_PORT)
 kafka-tls     $TLS_HOST:$TLS_KAFKA_PORT  (SASL_SSL: stunnel -> tansu --authentication on $HOST:$SASL_KAFKA_PORT, user $TLS_USER)
+kafka-plain   $TLS_HOST:$TLS_KAFKA_PLAIN_PORT  (SASL_SSL, PLAIN: stunnel -> sasl-plain-proxy.py $HOST:$PLAIN_PROXY_PORT -> tansu $HOST:$PLAIN_KAFKA_PORT)
 tls ca        $TLS_CA
 EOF
   fi
@@ -745,6 +786,8 @@ cmd_down() {
   if [[ -f $TLS_WANTED ]]; then
     stop_one stunnel stunnel4
     stop_one tansu-sasl tansu
+    stop_one sasl-plain-proxy python3
+    stop_one tansu-plain tansu
     stop_one redis-tls redis-server
     stop_postgres_tls
     rm -f "$TLS_WANTED"
@@ -769,6 +812,7 @@ cmd_status() {
     line redis-tls "rediss://$TLS_HOST:$TLS_REDIS_PORT (password)" redis_tls_ok
     line s3-tls "https://$TLS_HOST:$TLS_S3_PORT" s3_tls_ok
     line kafka-tls "$TLS_HOST:$TLS_KAFKA_PORT (SASL_SSL; broker $HOST:$SASL_KAFKA_PORT)" kafka_tls_ok
+    line kafka-plain "$TLS_HOST:$TLS_KAFKA_PLAIN_PORT (SASL_SSL, PLAIN; proxy $HOST:$PLAIN_PROXY_PORT)" kafka_plain_ok
   fi
   return $bad
 }
@@ -816,6 +860,7 @@ cmd_env() {
       REPORTD_TEST_TLS_KAFKA_BROKERS="$TLS_HOST:$TLS_KAFKA_PORT"
       REPORTD_TEST_TLS_KAFKA_SECURITY_PROTOCOL=SASL_SSL
       REPORTD_TEST_TLS_KAFKA_MECHANISMS="SCRAM-SHA-512,SCRAM-SHA-256"
+      REPORTD_TEST_TLS_KAFKA_PLAIN_BROKERS="$TLS_HOST:$TLS_KAFKA_PLAIN_PORT"
       REPORTD_TEST_TLS_KAFKA_USER="$TLS_USER"
       REPORTD_TEST_TLS_KAFKA_PASSWORD="$KAFKA_PASSWORD"
     )

@@ -1,7 +1,8 @@
 //! TLS to every backend, against the TLS endpoints scripts/services.sh starts
 //! with a private CA: PostgreSQL with sslmode=verify-full, Redis over rediss://,
-//! S3 over HTTPS, and Kafka over SASL_SSL with SCRAM. A job goes through all
-//! of them; without the CA, verification fails.
+//! S3 over HTTPS, and Kafka over SASL_SSL with SCRAM, and with PLAIN (through
+//! scripts/sasl-plain-proxy.py: tansu has no PLAIN). A job goes through all of
+//! them; without the CA, verification fails; a wrong password is refused.
 use std::time::Duration;
 
 use reportd::actors::supervisor::Roles;
@@ -95,18 +96,7 @@ async fn a_job_goes_through_tls_to_every_backend() {
 
     // The other SCRAM mechanism, through another client the binary builds: `reportd dlq list`.
     let settings = tls_settings(tmp.path(), &tag, "SCRAM-SHA-256");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reportd"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("REPORTD__DATA_DIR", tmp.path())
-        .env("REPORTD__DATABASE__URL", &settings.database.url)
-        .env("REPORTD__QUEUE__BACKEND", "kafka")
-        .env("REPORTD__QUEUE__BROKERS", &settings.queue.brokers)
-        .env("REPORTD__QUEUE__DLQ_TOPIC", &settings.queue.dlq_topic)
-        .env("REPORTD__QUEUE__LIBRDKAFKA", &settings.queue.librdkafka)
-        .args(["dlq", "list", "--json"])
-        .output()
-        .unwrap();
+    let out = dlq_list(tmp.path(), &settings);
     assert!(out.status.success(), "dlq list over SASL_SSL/SCRAM-SHA-256: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -119,4 +109,67 @@ async fn without_the_ca_the_backends_certificates_are_refused() {
     let err = Application::build(s, Roles::API).await.err().expect("an untrusted certificate is refused");
     let err = format!("{err:#}").to_lowercase();
     assert!(err.contains("database") && (err.contains("certificate") || err.contains("unknownissuer") || err.contains("tls")), "{err}");
+}
+
+/// `reportd dlq list --json` with these settings: a client the binary builds through the same function.
+fn dlq_list(data_dir: &std::path::Path, settings: &Settings) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reportd"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("REPORTD__DATA_DIR", data_dir)
+        .env("REPORTD__DATABASE__URL", &settings.database.url)
+        .env("REPORTD__QUEUE__BACKEND", "kafka")
+        .env("REPORTD__QUEUE__BROKERS", &settings.queue.brokers)
+        .env("REPORTD__QUEUE__DLQ_TOPIC", &settings.queue.dlq_topic)
+        .env("REPORTD__QUEUE__LIBRDKAFKA", &settings.queue.librdkafka)
+        .args(["dlq", "list", "--json"])
+        .output()
+        .unwrap()
+}
+
+/// SASL PLAIN over TLS (the shape of Confluent Cloud and other managed Kafka), through the
+/// PLAIN proxy in front of a third tansu: a job goes through it; a wrong password is refused.
+#[actix_rt::test]
+async fn kafka_sasl_plain_over_tls_carries_a_job_and_refuses_a_wrong_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let mut settings = tls_settings(tmp.path(), &tag, "PLAIN");
+    settings.queue.brokers = env("REPORTD_TEST_TLS_KAFKA_PLAIN_BROKERS");
+    let app = Application::build(settings.clone(), Roles::SERVE).await.expect("builds over SASL_SSL/PLAIN");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (store, handle) = (app.store(), app.handle());
+    actix_rt::spawn(app.run());
+    let client = client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready: Value = client.get(format!("{base}/ready")).send().await.unwrap().json().await.unwrap();
+        if ready["status"] == "ready" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the broker did not answer over SASL_SSL/PLAIN: {ready}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = client.post(format!("{base}/generate")).json(&report("pdf", "over PLAIN", 20)).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let s: Value = client.get(format!("{base}/status/{id}")).send().await.unwrap().json().await.unwrap();
+        if s["status"] == "done" {
+            break;
+        }
+        assert!(s["status"] != "error" && std::time::Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.get(id.parse().unwrap()).await.unwrap().unwrap().renders, 1);
+    handle.stop().await;
+
+    let out = dlq_list(tmp.path(), &settings);
+    assert!(out.status.success(), "dlq list over SASL_SSL/PLAIN: {}", String::from_utf8_lossy(&out.stderr));
+    let password = env("REPORTD_TEST_TLS_KAFKA_PASSWORD");
+    settings.queue.librdkafka = settings.queue.librdkafka.replace(&password, "not-the-password");
+    let out = dlq_list(tmp.path(), &settings);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(!out.status.success(), "a wrong password is refused");
+    assert!(stderr.contains("authentication") || stderr.contains("sasl"), "{stderr}");
 }
