@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
-use super::schemas::{ReportInfo, ReportList, ReportParam, ReportParamType};
+use super::schemas::{ReportInfo, ReportList, ReportParam};
 use crate::job::report::{ParamSpec, ParamType, ReportDefinition};
 
 /// The named reports the caller may run
@@ -39,15 +39,7 @@ fn info(d: &ReportDefinition) -> ReportInfo {
 fn param(p: &ParamSpec) -> ReportParam {
     ReportParam {
         name: p.name.clone(),
-        kind: match p.kind {
-            ParamType::Text => ReportParamType::Text,
-            ParamType::Integer => ReportParamType::Integer,
-            ParamType::Number => ReportParamType::Number,
-            ParamType::Date => ReportParamType::Date,
-            ParamType::Datetime => ReportParamType::Datetime,
-            ParamType::Boolean => ReportParamType::Boolean,
-            ParamType::Enum => ReportParamType::Enum,
-        },
+        kind: p.kind,
         required: p.required,
         default: p.default.as_ref().map(|v| v.to_json()),
         min: p.min.as_ref().map(|v| v.to_json()),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::ErrorCode;
 use crate::job::view::StatusView;
+use crate::job::report::ParamType;
 use crate::job::{Column, JobStatus, ReportFormat};
 
 /// `202` of `POST /generate` and `POST /jobs/{id}/retry`.
@@ -239,10 +240,9 @@ pub(crate) struct ReportInfo {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ReportParam {
     pub(crate) name: String,
-    /// text, integer, number, date (`YYYY-MM-DD`), datetime (RFC 3339), boolean or enum.
     #[serde(rename = "type")]
     #[schema(rename = "type")]
-    pub(crate) kind: ReportParamType,
+    pub(crate) kind: ParamType,
     pub(crate) required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -260,18 +260,6 @@ pub(crate) struct ReportParam {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub(crate) description: Option<String>,
-}
-
-#[derive(Serialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum ReportParamType {
-    Text,
-    Integer,
-    Number,
-    Date,
-    Datetime,
-    Boolean,
-    Enum,
 }
 
 /// One cell of a row (its schema's description says what it may be).

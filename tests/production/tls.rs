@@ -49,16 +49,16 @@ fn tls_settings(data_dir: &std::path::Path, tag: &str, mechanism: &str) -> Setti
     s
 }
 
-#[actix_rt::test]
-async fn a_job_goes_through_tls_to_every_backend() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let app = Application::build(tls_settings(tmp.path(), &tag, "SCRAM-SHA-512"), Roles::SERVE).await.expect("builds over TLS");
+/// Builds the service on `settings`, waits until every backend answers, and
+/// renders one job of `format` through it: its final status, after checking
+/// it was rendered once. The service is stopped before this returns.
+async fn one_job_through(settings: Settings, format: &str) -> Value {
+    let what = settings.queue.librdkafka.split(',').find(|o| o.starts_with("sasl.mechanism")).unwrap_or("").to_string();
+    let app = Application::build(settings, Roles::SERVE).await.unwrap_or_else(|e| panic!("builds over TLS ({what}): {e:#}"));
     let base = format!("http://127.0.0.1:{}", app.port());
     let (store, handle) = (app.store(), app.handle());
     actix_rt::spawn(app.run());
     let client = client();
-
     // Every backend answers over TLS (the broker after its topics exist).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -66,10 +66,10 @@ async fn a_job_goes_through_tls_to_every_backend() {
         if ready["status"] == "ready" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not every backend answered over TLS: {ready}");
+        assert!(std::time::Instant::now() < deadline, "not every backend answered over TLS ({what}): {ready}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = client.post(format!("{base}/generate")).json(&report("xlsx", "over TLS", 20)).send().await.unwrap();
+    let r = client.post(format!("{base}/generate")).json(&report(format, "over TLS", 20)).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -81,8 +81,16 @@ async fn a_job_goes_through_tls_to_every_backend() {
         assert!(s["status"] != "error" && std::time::Instant::now() < deadline, "{s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let job = store.get(id.parse().unwrap()).await.unwrap().unwrap();
-    assert_eq!(job.renders, 1);
+    assert_eq!(store.get(id.parse().unwrap()).await.unwrap().unwrap().renders, 1);
+    handle.stop().await;
+    status
+}
+
+#[actix_rt::test]
+async fn a_job_goes_through_tls_to_every_backend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let status = one_job_through(tls_settings(tmp.path(), &tag, "SCRAM-SHA-512"), "xlsx").await;
 
     // The presigned link is HTTPS to the store, trusted through the private CA.
     let link = status["download_url"].as_str().unwrap();
@@ -92,7 +100,6 @@ async fn a_job_goes_through_tls_to_every_backend() {
     let r = tls_client.get(link).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.unwrap().starts_with(b"PK"), "an XLSX (a zip)");
-    handle.stop().await;
 
     // The other SCRAM mechanism, through another client the binary builds: `reportd dlq list`.
     let settings = tls_settings(tmp.path(), &tag, "SCRAM-SHA-256");
@@ -135,34 +142,7 @@ async fn kafka_sasl_plain_over_tls_carries_a_job_and_refuses_a_wrong_password() 
     let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let mut settings = tls_settings(tmp.path(), &tag, "PLAIN");
     settings.queue.brokers = env("REPORTD_TEST_TLS_KAFKA_PLAIN_BROKERS");
-    let app = Application::build(settings.clone(), Roles::SERVE).await.expect("builds over SASL_SSL/PLAIN");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (store, handle) = (app.store(), app.handle());
-    actix_rt::spawn(app.run());
-    let client = client();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready: Value = client.get(format!("{base}/ready")).send().await.unwrap().json().await.unwrap();
-        if ready["status"] == "ready" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the broker did not answer over SASL_SSL/PLAIN: {ready}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let r = client.post(format!("{base}/generate")).json(&report("pdf", "over PLAIN", 20)).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let s: Value = client.get(format!("{base}/status/{id}")).send().await.unwrap().json().await.unwrap();
-        if s["status"] == "done" {
-            break;
-        }
-        assert!(s["status"] != "error" && std::time::Instant::now() < deadline, "{s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(store.get(id.parse().unwrap()).await.unwrap().unwrap().renders, 1);
-    handle.stop().await;
+    one_job_through(settings.clone(), "pdf").await;
 
     let out = dlq_list(tmp.path(), &settings);
     assert!(out.status.success(), "dlq list over SASL_SSL/PLAIN: {}", String::from_utf8_lossy(&out.stderr));
