@@ -19,7 +19,9 @@ use super::presence::Activity;
 use super::render::{Render, RenderFailure};
 use crate::faults::{FaultAction, FaultPoint, Faults};
 use crate::job::report::{self, Catalog, ReportQuery};
-use crate::job::{Decision, Failure, FailureKind, Job, JobMessage, PayloadHeader, PayloadReader, PayloadWriter, Retention, RetryPolicy, SheetHeader};
+use crate::job::{
+    Decision, Failure, FailureKind, Job, JobMessage, PayloadHeader, PayloadWriter, Retention, RetryPolicy, SheetHeader, read_header,
+};
 use crate::render::{RenderControl, RenderError, RenderOptions, RenderStats};
 use crate::storage::{Storage, StorageError, scratch_path};
 use crate::store::{OpOutcome, StatusOp, StoreError, Transitions};
@@ -434,10 +436,10 @@ impl Worker {
 }
 
 /// The header and query of a named report's payload; `None` for a table's
-/// (and for a payload that cannot be read: the render reports that).
+/// (and for a payload that cannot be read: the render reports that). Only the
+/// header is read: a table's rows are left to the render.
 fn named_query(path: &Path) -> Option<(PayloadHeader, ReportQuery)> {
-    let file = std::fs::File::open(path).ok()?;
-    let (mut header, _) = PayloadReader::open(std::io::BufReader::new(file)).ok()?;
+    let mut header = read_header(&mut std::fs::File::open(path).ok()?).ok()?;
     header.query.take().map(|q| (header, q))
 }
 

@@ -19,6 +19,6 @@ pub(crate) use failure::{Failure, FailureKind};
 pub(crate) use message::{DeadLetterMessage, JobMessage, WebhookMessage};
 pub use message::Topic;
 pub use model::{DeadLetter, Job, JobStatus, ReportFormat};
-pub use payload::{PayloadHeader, PayloadReader, PayloadWriter, SealedPayload, SheetHeader};
+pub use payload::{PayloadHeader, PayloadReader, PayloadWriter, SealedPayload, SheetHeader, read_header};
 pub(crate) use retention::Retention;
 pub(crate) use retry::{Decision, RetryPolicy};

@@ -113,21 +113,25 @@ pub enum PayloadError {
     Io(#[from] io::Error),
 }
 
+/// Reads a payload's header alone, leaving `input` at the first byte of its rows.
+pub fn read_header<R: Read>(input: &mut R) -> Result<PayloadHeader, PayloadError> {
+    let mut magic = [0u8; 8];
+    input.read_exact(&mut magic).map_err(|_| CorruptPayload("missing header"))?;
+    if &magic[..4] != MAGIC {
+        return Err(CorruptPayload("not a reportd payload").into());
+    }
+    let len = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
+    if len > MAX_HEADER {
+        return Err(CorruptPayload("header too large").into());
+    }
+    let mut json = vec![0u8; len as usize];
+    input.read_exact(&mut json).map_err(|_| CorruptPayload("truncated header"))?;
+    Ok(serde_json::from_slice(&json).map_err(|_| CorruptPayload("header is not valid JSON"))?)
+}
+
 impl<R: Read> PayloadReader<R> {
     pub fn open(mut input: R) -> Result<(PayloadHeader, Self), PayloadError> {
-        let mut magic = [0u8; 8];
-        input.read_exact(&mut magic).map_err(|_| CorruptPayload("missing header"))?;
-        if &magic[..4] != MAGIC {
-            return Err(CorruptPayload("not a reportd payload").into());
-        }
-        let len = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
-        if len > MAX_HEADER {
-            return Err(CorruptPayload("header too large").into());
-        }
-        let mut json = vec![0u8; len as usize];
-        input.read_exact(&mut json).map_err(|_| CorruptPayload("truncated header"))?;
-        let header: PayloadHeader =
-            serde_json::from_slice(&json).map_err(|_| CorruptPayload("header is not valid JSON"))?;
+        let header = read_header(&mut input)?;
         let decoder = zstd::Decoder::new(input)?;
         Ok((header, Self { rows: BufReader::with_capacity(256 * 1024, decoder), frame: Vec::with_capacity(256) }))
     }

@@ -78,7 +78,8 @@ impl Catalog {
     }
 
     /// A catalog of the given definitions (tests).
-    pub fn of(definitions: impl IntoIterator<Item = ReportDefinition>) -> Catalog {
+    #[cfg(test)]
+    pub(crate) fn of(definitions: impl IntoIterator<Item = ReportDefinition>) -> Catalog {
         Catalog { reports: definitions.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect() }
     }
 
