@@ -38,7 +38,7 @@ fn read_topic(s: &QueueSettings) -> Result<Vec<DlqEntry>, QueueError> {
         .create_with_context(Quiet::default())
         .map_err(|e| QueueError::config(format!("kafka consumer: {e}")))?;
     let timeout = Duration::from_secs(10);
-    let meta = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| kafka_error("kafka metadata", e))?;
+    let meta = metadata(&consumer, topic, timeout)?;
     let partitions: Vec<i32> =
         meta.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut tpl = TopicPartitionList::new();
@@ -70,4 +70,28 @@ fn read_topic(s: &QueueSettings) -> Result<Vec<DlqEntry>, QueueError> {
         }
     }
     Ok(entries)
+}
+
+/// The topic's metadata within `timeout`; a refused login ends the wait at
+/// once, with the broker's reason (librdkafka itself would only time out).
+fn metadata(consumer: &BaseConsumer<Quiet>, topic: &str, timeout: Duration) -> Result<rdkafka::metadata::Metadata, QueueError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(250));
+        match consumer.fetch_metadata(Some(topic), slice) {
+            Ok(meta) => return Ok(meta),
+            Err(e) => {
+                // Client errors and logs reach the context only when the
+                // client is polled; nothing is assigned yet, so no message
+                // comes back.
+                let _ = consumer.poll(Duration::ZERO);
+                if let Some(reason) = consumer.context().auth_failure() {
+                    return Err(QueueError::config(format!("kafka authentication failed: {reason}")));
+                }
+                if Instant::now() >= deadline {
+                    return Err(kafka_error("kafka metadata", e));
+                }
+            }
+        }
+    }
 }

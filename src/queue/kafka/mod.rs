@@ -39,13 +39,20 @@ pub(crate) fn client_config(s: &QueueSettings) -> ClientConfig {
 }
 
 /// librdkafka reports every failed connection attempt; while a broker is down
-/// that is many lines a second. This keeps one line per client every 30 seconds.
+/// that is many lines a second. This keeps one line per client every 30 seconds,
+/// and remembers a refused login whether or not its line was shown.
 #[derive(Default)]
 pub(crate) struct Quiet {
     last: AtomicU64,
+    auth_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Quiet {
+    /// Why the broker refused this client's credentials, if it did.
+    pub(crate) fn auth_failure(&self) -> Option<String> {
+        self.auth_failure.lock().ok()?.clone()
+    }
+
     fn allow(&self) -> bool {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let last = self.last.load(Ordering::Relaxed);
@@ -65,6 +72,11 @@ impl ClientContext for Quiet {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_auth_failure(&error)
+            && let Ok(mut slot) = self.auth_failure.lock()
+        {
+            *slot = Some(reason.to_string());
+        }
         if self.allow() {
             tracing::warn!(target: "librdkafka", %error, "{reason} (similar messages muted for 30s)");
         }
@@ -72,6 +84,14 @@ impl ClientContext for Quiet {
 }
 
 impl ConsumerContext for Quiet {}
+
+/// Whether the broker refused the client's credentials (SASL or SSL).
+fn is_auth_failure(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+    )
+}
 
 /// Whether a client error means every broker connection is gone.
 fn lost_all_brokers(e: &KafkaError) -> bool {
