@@ -47,11 +47,14 @@ impl StatusActor {
         let announces = ops.iter().any(|op| !matches!(op, StatusOp::Claim { .. } | StatusOp::Heartbeat { .. } | StatusOp::Complete { .. }));
         let (store, cache, relay) = (self.store.clone(), self.cache.clone(), self.relay.clone());
         let work = async move {
+            // A heartbeat moves only the lease, which no status shows: not cached.
+            let shown: Vec<bool> = ops.iter().map(|op| !matches!(op, StatusOp::Heartbeat { .. })).collect();
             let results = store.apply(ops).await;
             let changed: Vec<Job> = results
                 .iter()
-                .filter_map(|r| match r {
-                    Ok(OpOutcome::Created { job, .. }) | Ok(OpOutcome::Updated(Some(job))) => Some(job.clone()),
+                .zip(shown)
+                .filter_map(|(r, shown)| match r {
+                    Ok(OpOutcome::Created { job, .. }) | Ok(OpOutcome::Updated(Some(job))) if shown => Some(job.clone()),
                     _ => None,
                 })
                 .collect();

@@ -116,6 +116,42 @@ pub struct Job {
     pub payload_inline: bool,
 }
 
+#[cfg(test)]
+impl Job {
+    /// A queued job of three rows, for tests of the layers above the domain.
+    pub(crate) fn for_tests() -> Job {
+        let now = Utc::now();
+        Job {
+            id: Uuid::now_v7(),
+            tenant: String::new(),
+            format: ReportFormat::Xlsx,
+            title: "t".into(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            max_attempts: 3,
+            renders: 0,
+            row_count: 3,
+            error: None,
+            payload_key: "payloads/p.rpd".into(),
+            payload_inline: false,
+            report_key: None,
+            idempotency_key: None,
+            request_hash: None,
+            lease_owner: None,
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            expires_at: None,
+            erased_at: None,
+            report_bytes: None,
+            request_id: None,
+            rows_written: 0,
+            callback_url: None,
+        }
+    }
+}
+
 impl Job {
     /// Its report (or payload) was deleted at the end of its retention.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {

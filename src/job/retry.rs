@@ -53,37 +53,17 @@ impl RetryPolicy {
 mod tests {
     use super::*;
     use crate::job::failure::FailureKind;
-    use crate::job::model::{JobStatus, ReportFormat};
+    use crate::job::model::JobStatus;
 
     fn job(attempts: i32, max_attempts: i32) -> Job {
-        let now = chrono::Utc::now();
         Job {
-            id: uuid::Uuid::now_v7(),
-            tenant: String::new(),
-            format: ReportFormat::Xlsx,
-            title: "t".into(),
             status: JobStatus::Processing,
             attempts,
             max_attempts,
-            renders: 0,
             row_count: 1,
-            error: None,
-            payload_key: "p".into(),
-            payload_inline: false,
-            report_key: None,
-            idempotency_key: None,
-            request_hash: None,
             lease_owner: Some("w".into()),
-            lease_until: Some(now),
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-            expires_at: None,
-            erased_at: None,
-            report_bytes: None,
-            request_id: None,
-            rows_written: 0,
-            callback_url: None,
+            lease_until: Some(chrono::Utc::now()),
+            ..Job::for_tests()
         }
     }
 
