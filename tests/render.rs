@@ -77,6 +77,23 @@ fn worksheets_continue_past_the_row_limit_with_the_header_repeated() {
     assert_eq!(seen, expected);
 }
 
+#[test]
+fn the_compression_level_trades_size_for_speed_and_every_level_reads_back() {
+    let body = table("xlsx", 2000);
+    let sizes: Vec<usize> = [1u8, 2, 9]
+        .into_iter()
+        .map(|level| {
+            let opts = RenderOptions { xlsx_compression_level: level, ..Default::default() };
+            let (_, bytes) = render_to_bytes(&body, &opts);
+            let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(&bytes)).unwrap();
+            let range = wb.worksheet_range("Tipos").unwrap();
+            assert_eq!(range.get((2000, 0)), Some(&Data::String("Linha 1999 ção".into())), "level {level}");
+            bytes.len()
+        })
+        .collect();
+    assert!(sizes[0] > sizes[1] && sizes[1] > sizes[2], "level 1, 2, 9: {sizes:?}");
+}
+
 fn pdf_pages(bytes: &[u8]) -> Vec<String> {
     pdf_extract::extract_text_from_mem_by_pages(bytes).unwrap()
 }

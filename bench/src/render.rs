@@ -142,9 +142,12 @@ pub fn run_case(case: &str, rows: u64, scratch: &Path) -> anyhow::Result<Measure
     Ok(Measurement { seconds, peak_rss_kb: peak_rss_kb(), bytes })
 }
 
-/// The library's own floor: the same cells straight through rust_xlsxwriter.
+/// The library's own floor: the same cells straight through rust_xlsxwriter,
+/// as reportd builds it (features, compression level), so the ratio is
+/// reportd's own overhead.
 fn xlsx_baseline(out: &Path, rows: u64) -> anyhow::Result<()> {
     let mut wb = Workbook::new();
+    wb.set_zip_compression_level(RenderOptions::default().xlsx_compression_level);
     let ws = wb.add_worksheet_with_constant_memory()?;
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00");
@@ -230,6 +233,9 @@ pub fn measure(case: &str, rows: u64, scratch: &Path, peers_dir: &Path) -> anyho
             std::fs::write(&font, reportd::render::pdf::font::Fonts::get().regular.data)?;
         }
         Command::new("python3").arg(peers_dir.join(script)).arg(rows.to_string()).arg(scratch).arg(&font).output()?
+    } else if case == "xlsx-raw-default" {
+        let dir = tempfile::tempdir_in(scratch)?;
+        Command::new(raw_xlsx()?).arg(rows.to_string()).arg(dir.path().join("out.xlsx")).output()?
     } else {
         Command::new(std::env::current_exe()?)
             .args(["render", "--case", case, "--rows", &rows.to_string(), "--scratch"])
@@ -240,6 +246,21 @@ pub fn measure(case: &str, rows: u64, scratch: &Path, peers_dir: &Path) -> anyho
     anyhow::ensure!(output.status.success(), "{case} {rows}: {}", String::from_utf8_lossy(&output.stderr));
     let last = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
     Ok(serde_json::from_str(&last)?)
+}
+
+/// `bench/raw-xlsx`: the table through rust_xlsxwriter's default build, a
+/// workspace of its own so that reportd's features do not reach it; built on
+/// first use.
+fn raw_xlsx() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("raw-xlsx");
+    let bin = dir.join("target/release/raw-xlsx");
+    if !bin.exists() {
+        eprintln!("building bench/raw-xlsx (rust_xlsxwriter's default build)…");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "--release", "--quiet", "--manifest-path"]).arg(dir.join("Cargo.toml")).status()?;
+        anyhow::ensure!(ok.success(), "building bench/raw-xlsx failed");
+    }
+    Ok(bin)
 }
 
 /// The Python packages the peers need that are not installed.
@@ -308,7 +329,7 @@ struct Summary {
 
 /// The cases for one size: reportd, the raw library, the peers, end to end.
 fn cases_for(rows: u64, opts: &BenchOptions) -> Vec<&'static str> {
-    let mut cases = vec!["xlsx", "xlsx-baseline", "pdf"];
+    let mut cases = vec!["xlsx", "xlsx-baseline", "xlsx-raw-default", "pdf"];
     // printpdf holds the whole document in memory (about 4.8 KB a row): 1M rows would need ~5 GB.
     if rows <= 100_000 {
         cases.push("pdf-printpdf");
@@ -332,7 +353,8 @@ fn cases_for(rows: u64, opts: &BenchOptions) -> Vec<&'static str> {
 fn label(case: &str) -> &str {
     match case {
         "xlsx" => "reportd XLSX render (worker)",
-        "xlsx-baseline" => "rust_xlsxwriter direct (floor)",
+        "xlsx-baseline" => "rust_xlsxwriter direct, reportd's build (floor)",
+        "xlsx-raw-default" => "rust_xlsxwriter direct, default build",
         "pdf" => "reportd PDF render (pdf-writer)",
         "pdf-printpdf" => "reportd PDF render (printpdf backend)",
         "peer:xlsxwriter_bench.py" => "Python XlsxWriter constant_memory",
@@ -411,6 +433,9 @@ fn markdown(s: &[Summary], opts: &BenchOptions) -> String {
         let ratio = |a: &str, b: &str| Some(find(a, rows)?.seconds / find(b, rows)?.seconds);
         if let Some(r) = ratio("xlsx", "xlsx-baseline") {
             let _ = writeln!(out, "| {rows} | reportd XLSX ÷ rust_xlsxwriter direct | {r:.2}× | ≤ 1.2× {} |", mark(r <= 1.2));
+        }
+        if let Some(r) = ratio("xlsx", "xlsx-raw-default") {
+            let _ = writeln!(out, "| {rows} | reportd XLSX ÷ rust_xlsxwriter default build | {r:.2}× | ≤ 0.7× {} |", mark(r <= 0.7));
         }
         if let Some(r) = ratio("peer:xlsxwriter_bench.py", "xlsx") {
             let _ = writeln!(out, "| {rows} | Python XlsxWriter ÷ reportd XLSX | {r:.1}× faster | ≥ 5× {} |", mark(r >= 5.0));

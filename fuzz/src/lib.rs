@@ -149,7 +149,7 @@ fn render_table(format: ReportFormat, data: &[u8]) {
     };
     let output = tempfile::NamedTempFile::new_in(scratch()).expect("an output file");
     for pdf_backend in backends {
-        let opts = RenderOptions { xlsx_rows_per_sheet, pdf_backend };
+        let opts = RenderOptions { xlsx_rows_per_sheet, pdf_backend, ..RenderOptions::default() };
         let rendered = render::render(&payload[..], output.path(), &opts);
         match rendered {
             Ok(stats) => assert_eq!(stats.rows, submission.header.total_rows(), "rows rendered"),

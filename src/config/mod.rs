@@ -184,6 +184,9 @@ impl Settings {
         if !self.render.pdf_backend.is_built() {
             return bad("render.pdf_backend", "names a backend this build leaves out: build with `--features printpdf`");
         }
+        if !RenderOptions::COMPRESSION_LEVELS.contains(&self.render.xlsx_compression_level) {
+            return bad("render.xlsx_compression_level", "must be between 1 (fastest) and 9 (smallest)");
+        }
         if !(1..=RenderOptions::MAX_ROWS_PER_SHEET).contains(&self.render.xlsx_rows_per_sheet) {
             return bad("render.xlsx_rows_per_sheet", "must be between 1 and 1048575");
         }
@@ -401,6 +404,19 @@ mod tests {
         for (origin, valid) in cases {
             let s = Settings { http: HttpSettings { cors_origins: vec![origin.into()], ..HttpSettings::default() }, ..Settings::default() };
             assert_eq!(s.validate().is_ok(), valid, "{origin}");
+        }
+    }
+
+    #[test]
+    fn the_xlsx_compression_level_is_a_deflate_level() {
+        for (level, valid) in [(0, false), (1, true), (2, true), (9, true), (10, false)] {
+            let render = RenderOptions { xlsx_compression_level: level, ..RenderOptions::default() };
+            let s = Settings { render, ..Settings::default() };
+            let result = s.validate();
+            assert_eq!(result.is_ok(), valid, "{level}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("render.xlsx_compression_level"), "{e}");
+            }
         }
     }
 

@@ -21,6 +21,7 @@ pub(crate) fn render<R: Read>(
     opts: &RenderOptions,
 ) -> Result<RenderStats, RenderError> {
     let mut workbook = Workbook::new();
+    workbook.set_zip_compression_level(opts.xlsx_compression_level);
     workbook.set_properties(&DocProperties::new().set_title(&header.title).set_author("reportd"));
     let bold = Format::new().set_bold();
     let per_sheet = u64::from(opts.xlsx_rows_per_sheet.max(1));
