@@ -18,6 +18,7 @@ use crate::actors::DrainReport;
 use crate::actors::supervisor::{Parts, ReportdSupervisor, Roles, Shutdown, StatusAddr};
 use crate::cache::StatusCache;
 use crate::cache::memory::MemoryCache;
+use crate::cache::near::NearCache;
 use crate::cache::redis::RedisCache;
 use crate::config::{AuthMode, CacheBackend, QueueBackend, Settings, parse_static_key};
 use crate::faults::Faults;
@@ -80,9 +81,10 @@ pub(crate) fn cache(settings: &Settings) -> anyhow::Result<Arc<dyn StatusCache>>
                 "" => None,
                 path => Some(std::fs::read(path).with_context(|| format!("reading cache.tls_ca_file {path}"))?),
             };
-            Arc::new(
+            let redis: Arc<dyn StatusCache> = Arc::new(
                 RedisCache::new(&c.redis_url, ca, &c.key_prefix, c.ttl, c.timeout, c.retry_after).context("cache.redis_url")?,
-            )
+            );
+            if c.near_ttl.is_zero() { redis } else { Arc::new(NearCache::new(redis, c.capacity, c.near_ttl)) }
         }
     })
 }

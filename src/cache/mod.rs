@@ -1,8 +1,10 @@
 //! The status cache port: what `GET /status` reads first, a copy of the job
 //! as the store last committed it. The cache is an optimisation, never a
 //! dependency: every method swallows its own failures. Adapters: `memory`
-//! (moka, the embedded default) and `redis`.
+//! (moka, the embedded default), `redis`, and `near` (finished jobs kept in
+//! process in front of Redis).
 pub(crate) mod memory;
+pub(crate) mod near;
 pub(crate) mod redis;
 
 use async_trait::async_trait;

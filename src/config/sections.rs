@@ -63,8 +63,13 @@ pub struct CacheSettings {
     /// How long a status stays cached.
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
-    /// Entries kept by the in-memory cache.
+    /// Entries kept by the in-memory cache (and by the near cache in front of Redis).
     pub capacity: u64,
+    /// With Redis: how long each API process keeps finished jobs (done, error)
+    /// it read, so polling a finished job costs no Redis round trip. A retry or
+    /// delete through another API process shows after at most this; 0 turns it off.
+    #[serde(with = "humantime_serde")]
+    pub near_ttl: Duration,
     /// Per-command timeout for Redis; a slow Redis must not slow status reads.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -372,6 +377,7 @@ impl Default for CacheSettings {
             redis_url: "redis://127.0.0.1:6379".into(),
             ttl: Duration::from_secs(3600),
             capacity: 100_000,
+            near_ttl: Duration::from_secs(1),
             timeout: Duration::from_millis(250),
             retry_after: Duration::from_secs(2),
             key_prefix: "reportd:status:".into(),
