@@ -11,7 +11,8 @@ Before and after COMMAND it reads:
   target/bench-stack/pids, of PostgreSQL (the postmaster on :5432 and its
   backends), Redis (:6379), tansu (:9092) and Garage (:3900), from /proc;
   PostgreSQL: pg_stat_database of the bench database (commits, rows
-  inserted/updated/deleted/returned); Redis: INFO commandstats;
+  inserted/updated/deleted/returned) and the rows each table's sequential
+  scans and each index's scans read; Redis: INFO commandstats;
   reportd's /metrics: object-store requests by kind, outbox messages
   published, Kafka offset commits, status write transactions, HTTP requests.
 The job count is taken from the command's `jobs=N/` output."""
@@ -70,9 +71,23 @@ def cpu(groups):
     return {name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}
 
 
-def psql(sql):
-    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-AtF,", "-c", sql], capture_output=True, text=True)
+def psql(sql, db="postgres"):
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-AtF,", "-c", sql],
+                         capture_output=True, text=True)
     return out.stdout.strip()
+
+
+def pg_scans(db):
+    """Rows each table's sequential scans and each index's scans read: where
+    rows_returned comes from."""
+    stats = {}
+    for line in psql("SELECT relname, seq_tup_read FROM pg_stat_user_tables", db).splitlines():
+        name, rows = line.split(",")
+        stats[f"seq:{name}"] = int(rows or 0)
+    for line in psql("SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes", db).splitlines():
+        name, rows = line.split(",")
+        stats[f"idx:{name}"] = int(rows or 0)
+    return stats
 
 
 def pg_stats(db):
@@ -134,11 +149,11 @@ def main():
     with open(f"{RUN}/database") as f:
         db = f.read().strip()
     groups = process_groups()
-    before = (cpu(groups), pg_stats(db), redis_stats(), reportd_metrics(), time.time())
+    before = (cpu(groups), pg_stats(db), redis_stats(), reportd_metrics(), time.time(), pg_scans(db))
     out = subprocess.run(command, capture_output=True, text=True)
     sys.stdout.write(out.stdout)
     sys.stderr.write(out.stderr[-2000:])
-    after = (cpu(process_groups()), pg_stats(db), redis_stats(), reportd_metrics(), time.time())
+    after = (cpu(process_groups()), pg_stats(db), redis_stats(), reportd_metrics(), time.time(), pg_scans(db))
     m = re.search(r"jobs=(\d+)/", out.stdout)
     jobs = int(m.group(1)) if m else 0
     if not jobs:
@@ -149,6 +164,7 @@ def main():
               "cpu_ms_per_job": {k: round(v * 1000 / jobs, 3) for k, v in sorted(cpu_d.items())},
               "cpu_ms_per_job_total": round(sum(cpu_d.values()) * 1000 / jobs, 3),
               "postgres_per_job": {k: round(v / jobs, 2) for k, v in sorted(delta(before[1], after[1]).items())},
+              "postgres_rows_read_per_job": {k: round(v / jobs, 2) for k, v in sorted(delta(before[5], after[5]).items()) if v},
               "redis_per_job": {k: round(v / jobs, 2) for k, v in sorted(delta(before[2], after[2]).items()) if v},
               "reportd_per_job": {k: round(v / jobs, 3) for k, v in sorted(delta(before[3], after[3]).items()) if v}}
     print(json.dumps(report, indent=1))

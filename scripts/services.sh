@@ -244,6 +244,9 @@ metadata_dir = "$dir/meta"
 data_dir = "$dir/data"
 db_engine = "sqlite"
 replication_factor = 1
+# What is stored is compressed already (XLSX is a zip, PDF streams are
+# deflated, payloads are zstd): zstd over it again spends CPU for nothing.
+compression_level = "none"
 rpc_bind_addr = "$HOST:$RPC_PORT"
 rpc_public_addr = "$HOST:$RPC_PORT"
 rpc_secret = "$secret"
