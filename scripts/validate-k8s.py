@@ -350,7 +350,8 @@ def check_references(objs: list[dict], external_secrets: set[str], p: Problems) 
                             p.add(o, f"{where} envFrom", f"{kind} {name} is neither in the output nor declared external")
             for v in spec.get("volumes") or []:
                 name = dig(v, "configMap", "name")
-                if name and name not in by_kind.get("ConfigMap", {}):
+                # optional: the pod starts without it (an empty directory), by design.
+                if name and name not in by_kind.get("ConfigMap", {}) and not dig(v, "configMap", "optional"):
                     p.add(o, f"{where}.spec.volumes[{v.get('name')}]", f"ConfigMap {name} is not in the output")
 
     def selects_pods(o: dict, selector: dict | None, what: str) -> None:

@@ -624,6 +624,12 @@ fn the_kubernetes_validator_rejects_what_it_should() {
         ("two autoscalers", format!("{dev}\n---\n{scaled_object}"), "has more than one autoscaler"),
         ("bad quantity", prod.replace("cpu: \"1\"", "cpu: lots"), "'lots' is not a Kubernetes quantity"),
         ("no readiness probe", prod.replace("path: /ready", "path: /health"), "readinessProbe: must be an httpGet of /ready"),
+        (
+            "a required ConfigMap that is missing",
+            prod.replace("name: reportd-reports
+          optional: true", "name: reportd-reports"),
+            "ConfigMap reportd-reports is not in the output",
+        ),
     ];
     for (what, manifests, expected) in cases {
         assert_ne!(manifests, prod, "{what}: the mutation changed nothing");
@@ -680,6 +686,15 @@ fn kubernetes_overlays_match_the_code() {
             assert!(mounted, "{}", what(&format!("{name}: REPORTD_CONFIG is the mounted ConfigMap")));
             let settings = load_settings(Some(&config_path), &env, &what(name));
             assert!(settings.http.host.is_unspecified(), "{}", what("pods listen on all interfaces"));
+            // Named report definitions: reports.dir is where ConfigMap reportd-reports is mounted.
+            let reports_dir = settings.reports.dir.display().to_string();
+            let reports_mounted = list(&c["volumeMounts"]).iter().any(|m| {
+                s(&m["mountPath"]) == reports_dir
+                    && list(&pod["volumes"])
+                        .iter()
+                        .any(|v| v["name"] == m["name"] && s(&v["configMap"]["name"]).starts_with("reportd-reports"))
+            });
+            assert!(reports_mounted, "{}", what(&format!("{name}: reports.dir {reports_dir} is ConfigMap reportd-reports")));
             let port = list(&c["ports"]).iter().find(|p| s(&p["name"]) == "http").expect("port http");
             assert_eq!(port["containerPort"].as_i64(), Some(settings.http.port as i64), "{}", what("containerPort = http.port"));
             let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_i64().expect("grace period") as u64);
