@@ -44,10 +44,12 @@ impl StatusCache for NearCache {
     }
 
     async fn put(&self, jobs: &[Job]) {
+        // The shared copy first: a read racing this one then finds the new
+        // state there once the near copy is gone.
+        self.far.put(jobs).await;
         for job in jobs {
             self.near.invalidate(&job.id);
         }
-        self.far.put(jobs).await;
     }
 
     async fn fill(&self, job: &Job) {
@@ -55,10 +57,10 @@ impl StatusCache for NearCache {
     }
 
     async fn forget(&self, ids: &[Uuid]) {
+        self.far.forget(ids).await;
         for id in ids {
             self.near.invalidate(id);
         }
-        self.far.forget(ids).await;
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
