@@ -264,8 +264,7 @@ fn harness(job: Job, how: Rendering) -> Harness {
 async fn a_claimed_job_is_rendered_uploaded_and_recorded_done() {
     let h = harness(queued_job(3), Rendering::Works);
     assert_eq!(h.worker.handle(&h.message).await, Outcome::Done);
-    // Rendered well within half the lease: no renewal before the upload.
-    assert_eq!(h.store.ops(), ["claim", "complete"]);
+    assert_eq!(h.store.ops(), ["claim", "heartbeat", "complete"]);
     let job = h.store.job();
     assert_eq!((job.status, job.renders), (JobStatus::Done, 1));
     let key = job.report_key.unwrap();
@@ -287,9 +286,7 @@ async fn a_job_leased_to_another_worker_is_skipped_without_rendering() {
 
 #[actix_rt::test]
 async fn a_render_whose_lease_was_taken_over_is_dropped_not_uploaded() {
-    let mut h = harness(queued_job(3), Rendering::LosesLease);
-    // A render that outlasts half the lease (here: any) asks before uploading.
-    h.worker.lease = Duration::ZERO;
+    let h = harness(queued_job(3), Rendering::LosesLease);
     assert_eq!(h.worker.handle(&h.message).await, Outcome::Skipped);
     assert_eq!(h.store.ops(), ["claim", "heartbeat"], "no completion, no failure recorded");
     assert!(h.storage.list("reports/").await.unwrap().is_empty(), "nothing uploaded");
@@ -328,7 +325,7 @@ async fn an_upload_failure_is_requeued() {
     let h = harness(queued_job(3), Rendering::Works);
     h.storage.uploads_fail.store(true, Ordering::SeqCst);
     assert_eq!(h.worker.handle(&h.message).await, Outcome::Retried);
-    assert_eq!(h.store.ops(), ["claim", "requeue"]);
+    assert_eq!(h.store.ops(), ["claim", "heartbeat", "requeue"]);
     assert!(h.store.job().error.unwrap().contains("uploading the report"));
 }
 
@@ -378,7 +375,7 @@ async fn a_report_of_a_job_deleted_while_it_rendered_is_taken_back() {
     let h = harness(queued_job(3), Rendering::Works);
     h.store.erased.store(true, Ordering::SeqCst);
     assert_eq!(h.worker.handle(&h.message).await, Outcome::Skipped);
-    assert_eq!(h.store.ops(), ["claim", "complete"]);
+    assert_eq!(h.store.ops(), ["claim", "heartbeat", "complete"]);
     assert!(h.storage.list("reports/").await.unwrap().is_empty(), "the uploaded report was deleted again");
 }
 
