@@ -92,22 +92,8 @@ fn with_reports(s: &mut Settings, dir: &Path, url: &str) {
     s.sources.insert("warehouse".into(), SourceSettings { url: url.into(), max_connections: 4, connect_timeout: Duration::from_secs(10) });
 }
 
-const SALES_BY_REGION: &str = r##"
-name = "sales_by_region"
-title = "Sales by region"
-source = "warehouse"
-sql = "SELECT region, sum(amount) AS total, count(*) AS orders FROM sales WHERE day >= $1 AND day < $2 GROUP BY region ORDER BY region"
-params = [
-  { name = "from", type = "date", required = true },
-  { name = "to",   type = "date", required = true },
-  { name = "top",  type = "integer", default = 10, min = 1, max = 100 },
-  { name = "zone", type = "enum", values = ["N", "S"], default = "N" },
-]
-timeout = "30s"
-max_rows = 1000000
-columns = [ { name = "Região" }, { name = "Total", format = "#,##0.00" }, { name = "Pedidos" } ]
-tenants = ["*"]
-"##;
+/// The issue's example, shared with the unit tests of src/job/report.
+const SALES_BY_REGION: &str = include_str!("../fixtures/sales_by_region.toml");
 
 const TYPED: &str = r##"
 name = "typed"

@@ -3,22 +3,8 @@ use serde_json::json;
 use super::*;
 use crate::job::ReportFormat;
 
-const SALES: &str = r##"
-name = "sales_by_region"
-title = "Sales by region"
-source = "warehouse"
-sql = "SELECT region, sum(amount) AS total, count(*) AS orders FROM sales WHERE day >= $1 AND day < $2 GROUP BY region ORDER BY region"
-params = [
-  { name = "from", type = "date", required = true },
-  { name = "to",   type = "date", required = true },
-  { name = "top",  type = "integer", default = 10, min = 1, max = 100 },
-  { name = "zone", type = "enum", values = ["N", "S"], default = "N" },
-]
-timeout = "30s"
-max_rows = 1000000
-columns = [ { name = "Região" }, { name = "Total", format = "#,##0.00" }, { name = "Pedidos" } ]
-tenants = ["*"]
-"##;
+/// The issue's example, shared with tests/production/reports.rs.
+const SALES: &str = include_str!("../../../tests/fixtures/sales_by_region.toml");
 
 fn sales() -> ReportDefinition {
     parse_definition(SALES, &["warehouse"]).unwrap()
