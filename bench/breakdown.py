@@ -3,8 +3,9 @@
 (bench/stack.sh) and prints, per job, the CPU each process spent and the
 requests each backend served.
 
-usage: bench/breakdown.py [--jobs-from-output] -- COMMAND...
+usage: bench/breakdown.py [--peer] -- COMMAND...
   e.g. bench/breakdown.py -- python3 ../shared/bench/throughput_fast.py http://127.0.0.1:18080 3000 100 32 xlsx
+  --peer: the Node peer of bench/peer.sh instead (its processes and Redis only)
 
 Before and after COMMAND it reads:
   CPU (utime+stime, children included) of the reportd processes in
@@ -64,6 +65,18 @@ def process_groups():
         pid = listener_pid(port)
         if pid:
             groups[name] = [pid] + (children(pid) if name == "postgres" else [])
+    return groups
+
+
+def peer_groups():
+    """The peer's processes (target/bench-peer/pids: the API, then the workers) and Redis."""
+    with open("target/bench-peer/pids") as f:
+        pids = [int(line) for line in f if line.strip()]
+    groups = {"peer-api": [pids[0]]}
+    groups.update({f"peer-worker-{i}": [pid] for i, pid in enumerate(pids[1:])})
+    pid = listener_pid(6379)
+    if pid:
+        groups["redis"] = [pid]
     return groups
 
 
@@ -146,6 +159,8 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     command = sys.argv[sys.argv.index("--") + 1:]
+    if "--peer" in sys.argv[1:sys.argv.index("--")]:
+        return peer(command)
     with open(f"{RUN}/database") as f:
         db = f.read().strip()
     groups = process_groups()
@@ -168,6 +183,25 @@ def main():
               "redis_per_job": {k: round(v / jobs, 2) for k, v in sorted(delta(before[2], after[2]).items()) if v},
               "reportd_per_job": {k: round(v / jobs, 3) for k, v in sorted(delta(before[3], after[3]).items()) if v}}
     print(json.dumps(report, indent=1))
+
+
+def peer(command):
+    groups = peer_groups()
+    before, redis_before, t0 = cpu(groups), redis_stats(), time.time()
+    out = subprocess.run(command, capture_output=True, text=True)
+    sys.stdout.write(out.stdout)
+    sys.stderr.write(out.stderr[-2000:])
+    after, redis_after, wall = cpu(groups), redis_stats(), time.time() - t0
+    m = re.search(r"jobs=(\d+)/", out.stdout)
+    jobs = int(m.group(1)) if m else 0
+    if not jobs:
+        sys.exit("no jobs=N/ in the command's output")
+    cpu_d = delta(before, after)
+    print(json.dumps({"jobs": jobs, "wall_s": round(wall, 2),
+                      "cpu_ms_per_job": {k: round(v * 1000 / jobs, 3) for k, v in sorted(cpu_d.items())},
+                      "cpu_ms_per_job_total": round(sum(cpu_d.values()) * 1000 / jobs, 3),
+                      "redis_per_job": {k: round(v / jobs, 2) for k, v in sorted(delta(redis_before, redis_after).items()) if v}},
+                     indent=1))
 
 
 if __name__ == "__main__":

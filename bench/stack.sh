@@ -66,6 +66,7 @@ up() {
   done
   for ((i = 0; i < apis; i++)); do wait_ready $((BASE_PORT + i)) "api-$i"; done
   for ((i = 0; i < workers; i++)); do wait_ready $((BASE_PORT + 100 + i)) "worker-$i"; done
+  wait_assigned "$workers"
   echo "$db" >"$RUN/database"
   for ((i = 0; i < apis; i++)); do echo "http://127.0.0.1:$((BASE_PORT + i))"; done
 }
@@ -80,6 +81,31 @@ wait_ready() {
     fi
     sleep 0.2
   done
+}
+
+# Ready is not yet consuming: wait until the consumer group has settled, every
+# partition of the jobs topic with a worker and no worker idle (when there are
+# enough partitions), so a run does not time the group's first rebalance.
+wait_assigned() {
+  local workers=$1 partitions=${REPORTD__QUEUE__PARTITIONS:-4} deadline=$((SECONDS + 120)) t0=$SECONDS
+  local want_each=$((workers <= partitions ? 1 : 0))
+  while :; do
+    local total=0 idle=0 i n
+    for ((i = 0; i < workers; i++)); do
+      n=$(curl -sf --max-time 2 "http://127.0.0.1:$((BASE_PORT + 100 + i))/metrics" |
+        awk '$1 == "reportd_kafka_partitions_assigned" { print int($2) }')
+      n=${n:-0}
+      total=$((total + n))
+      ((n >= want_each)) || idle=1
+    done
+    ((total == partitions && idle == 0)) && break
+    if ((SECONDS > deadline)); then
+      echo "stack.sh: the consumer group did not settle in 120 s ($total of $partitions partitions assigned)" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "stack.sh: consumer group settled in $((SECONDS - t0)) s" >&2
 }
 
 case ${1:-} in

@@ -40,6 +40,7 @@ pub(crate) const JOBS_REPUBLISHED: &str = "reportd_jobs_republished_total";
 pub(crate) const POISON_MESSAGES: &str = "reportd_poison_messages_total";
 pub(crate) const SHUTDOWN_DRAINS: &str = "reportd_shutdown_drains_total";
 pub(crate) const KAFKA_COMMITS: &str = "reportd_kafka_commits_total";
+pub(crate) const KAFKA_PARTITIONS: &str = "reportd_kafka_partitions_assigned";
 pub(crate) const STORE_RETRIES: &str = "reportd_store_retries_total";
 pub(crate) const BACKEND_UP: &str = "reportd_backend_up";
 pub(crate) const BUILD_INFO: &str = "reportd_build_info";
@@ -163,6 +164,7 @@ fn describe() {
     describe_counter!(POISON_MESSAGES, "Queue messages that could not be decoded");
     describe_counter!(SHUTDOWN_DRAINS, "Jobs at shutdown, by outcome (finished, abandoned)");
     describe_counter!(KAFKA_COMMITS, "Kafka offset commits, by result");
+    describe_gauge!(KAFKA_PARTITIONS, "Partitions of the jobs topic this worker consumes (0 while the group rebalances)");
     describe_counter!(STORE_RETRIES, "Job-store writes retried after a connection failure");
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this process runs");
     describe_counter!(DIRECT_CLAIMS, "Jobs a worker took straight from the job store because their queue message was stuck, by reason");

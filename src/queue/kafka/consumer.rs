@@ -53,6 +53,8 @@ impl ConsumerContext for ConsumerCtx {
                     o.revoke(e.topic(), e.partition());
                 }
             }
+            // The assignment is eager: a revocation takes every partition back.
+            metrics::gauge!(telemetry::KAFKA_PARTITIONS).set(0.0);
             tracing::info!(partitions = tpl.count(), "kafka partitions revoked");
         }
     }
@@ -61,6 +63,7 @@ impl ConsumerContext for ConsumerCtx {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                metrics::gauge!(telemetry::KAFKA_PARTITIONS).set(parts.len() as f64);
                 tracing::info!(?parts, "kafka partitions assigned");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "kafka rebalance error"),
