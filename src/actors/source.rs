@@ -2,6 +2,7 @@
 //! through the worker, at most `in_flight` at a time, acknowledging a
 //! delivery only once its outcome is durable. Undecodable messages go to the
 //! dead-letter topic through the publishing port, then are acknowledged.
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +23,22 @@ pub(crate) struct SourceActor {
     worker: Rc<Worker>,
     slots: Arc<Semaphore>,
     in_flight: usize,
+    /// A batch of stuck jobs is still being fed into the slots.
+    rescuing: Rc<Cell<bool>>,
     stop: CancellationToken,
 }
 
 impl SourceActor {
     pub(crate) fn new(source: Arc<dyn JobSource>, publisher: Arc<dyn Publisher>, worker: Rc<Worker>, in_flight: usize) -> Self {
-        Self { source, publisher, worker, slots: Arc::new(Semaphore::new(in_flight)), in_flight, stop: CancellationToken::new() }
+        Self {
+            source,
+            publisher,
+            worker,
+            slots: Arc::new(Semaphore::new(in_flight)),
+            in_flight,
+            rescuing: Rc::new(Cell::new(false)),
+            stop: CancellationToken::new(),
+        }
     }
 }
 
@@ -79,9 +90,25 @@ impl Actor for SourceActor {
 
 impl Supervised for SourceActor {}
 
+/// Whether this source would take a batch of stuck jobs now (no earlier
+/// batch still being fed in), so the sweeper reads their payloads only then.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub(crate) struct ReadyToClaim;
+
+impl Handler<ReadyToClaim> for SourceActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: ReadyToClaim, _: &mut Self::Context) -> bool {
+        !self.stop.is_cancelled() && !self.rescuing.get()
+    }
+}
+
 /// Jobs the sweeper found stuck (their queue message does not reach a worker):
-/// run them through the worker here, in the free slots; the claim keeps each
-/// to one render even if its message turns up too. Answers how many started.
+/// run them through the worker here, each as a slot frees, beside the queue's
+/// deliveries; the claim keeps each to one render even if its message turns
+/// up too. Answers how many were taken: none while an earlier batch is still
+/// being fed in (the sweeper offers them again on its next round).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub(crate) struct ClaimDirectly(pub(crate) Vec<(JobMessage, &'static str)>);
@@ -90,24 +117,31 @@ impl Handler<ClaimDirectly> for SourceActor {
     type Result = usize;
 
     fn handle(&mut self, msg: ClaimDirectly, _: &mut Self::Context) -> usize {
-        if self.stop.is_cancelled() {
+        if self.stop.is_cancelled() || self.rescuing.get() || msg.0.is_empty() {
             return 0;
         }
-        let mut started = 0;
-        for (job, why) in msg.0 {
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else { break };
-            metrics::counter!(telemetry::DIRECT_CLAIMS, "reason" => why).increment(1);
-            tracing::warn!(job_id = %job.id, why, "claiming a job straight from the job store: its queue message is stuck");
-            let worker = self.worker.clone();
-            let raw = job.to_json();
-            actix_rt::spawn(async move {
-                // Nothing to acknowledge: this is not a delivery.
-                let _ = worker.handle(raw.as_bytes()).await;
-                drop(permit);
-            });
-            started += 1;
-        }
-        started
+        let taken = msg.0.len();
+        self.rescuing.set(true);
+        let (slots, worker, stop, rescuing) = (self.slots.clone(), self.worker.clone(), self.stop.clone(), self.rescuing.clone());
+        actix_rt::spawn(async move {
+            for (job, why) in msg.0 {
+                let permit = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                };
+                metrics::counter!(telemetry::DIRECT_CLAIMS, "reason" => why).increment(1);
+                tracing::info!(job_id = %job.id, why, "claiming a job straight from the job store: its queue message is stuck");
+                let worker = worker.clone();
+                let raw = job.to_json();
+                actix_rt::spawn(async move {
+                    // Nothing to acknowledge: this is not a delivery.
+                    let _ = worker.handle(raw.as_bytes()).await;
+                    drop(permit);
+                });
+            }
+            rescuing.set(false);
+        });
+        taken
     }
 }
 

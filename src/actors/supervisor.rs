@@ -156,7 +156,7 @@ impl ReportdSupervisor {
             let in_flight = settings.pools.in_flight;
             let storage = worker.storage.clone();
             let addr = actix::Supervisor::start(move |_| SourceActor::new(source, publisher, worker, in_flight));
-            let direct = inspector.is_some().then(|| addr.clone().recipient());
+            let direct = inspector.is_some().then(|| addr.clone());
             source_addr = Some(addr);
             let s = settings.sweeper.clone();
             let the_janitor = Janitor::new(store.clone(), transitions.clone(), storage, cache, retention.clone(), s.interval);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SweeperSettings;
 use std::collections::HashMap;
 
-use super::source::ClaimDirectly;
+use super::source::{ClaimDirectly, ReadyToClaim, SourceActor};
 use crate::job::{Job, JobMessage, JobStatus, Retention};
 use crate::queue::{MessageState, Position, QueueInspector};
 use crate::store::{Chore, JobStore, OpOutcome, StatusOp, Transitions};
@@ -57,7 +57,7 @@ pub(crate) struct Sweeper {
     /// Kafka: asks the broker whether a queued job's message is still there.
     inspector: Option<Arc<dyn QueueInspector>>,
     /// This process's source, which takes stuck jobs straight from the store.
-    direct: Option<Recipient<ClaimDirectly>>,
+    direct: Option<Addr<SourceActor>>,
     retention: Retention,
     interval: Duration,
     lost_after: Duration,
@@ -72,7 +72,7 @@ impl Sweeper {
         store: Arc<dyn JobStore>,
         status: Arc<dyn Transitions>,
         inspector: Option<Arc<dyn QueueInspector>>,
-        direct: Option<Recipient<ClaimDirectly>>,
+        direct: Option<Addr<SourceActor>>,
         retention: Retention,
         settings: &SweeperSettings,
         recover_at_start: bool,
@@ -121,23 +121,37 @@ impl Handler<StopSweeper> for Sweeper {
 }
 
 const PAGE: u64 = 200;
+/// How soon the next sweep comes while jobs are being claimed straight from
+/// the store: a stalled partition's backlog drains at the workers' pace, not a
+/// page per `interval`.
+const RESCUE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Sweeper {
     async fn run(self) {
         if self.recover_at_start {
             self.recover_all().await;
         }
+        let mut gauges_at: Option<tokio::time::Instant> = None;
         loop {
             // Cluster-wide figures come from one process, the one that swept;
-            // the others report zero, so a sum over processes is right.
-            if self.sweep().await {
-                refresh_gauges(&self.store).await;
-            } else {
-                zero_gauges();
-            }
+            // the others report zero, so a sum over processes is right. They
+            // are refreshed once per `interval`, however often it sweeps.
+            let pause = match self.sweep().await {
+                Swept::NotHeld => {
+                    zero_gauges();
+                    self.interval
+                }
+                swept => {
+                    if gauges_at.is_none_or(|at| at.elapsed() >= self.interval) {
+                        refresh_gauges(&self.store).await;
+                        gauges_at = Some(tokio::time::Instant::now());
+                    }
+                    if swept == Swept::Rescuing { RESCUE_INTERVAL.min(self.interval) } else { self.interval }
+                }
+            };
             tokio::select! {
                 _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -171,14 +185,14 @@ impl Sweeper {
         }
     }
 
-    /// One sweep, if this process holds the sweeper lock (then `true`).
-    async fn sweep(&self) -> bool {
+    /// One sweep, if this process holds the sweeper lock.
+    async fn sweep(&self) -> Swept {
         let guard = match self.store.try_lock(Chore::Sweep).await {
             Ok(Some(g)) => g,
-            Ok(None) => return false,
+            Ok(None) => return Swept::NotHeld,
             Err(e) => {
                 tracing::debug!(error = %e, "sweeper: job store unavailable");
-                return false;
+                return Swept::NotHeld;
             }
         };
         let now = Utc::now();
@@ -200,25 +214,36 @@ impl Sweeper {
                 }
             }
         }
-        self.rescue_stuck(now).await;
+        let rescuing = self.rescue_stuck(now).await;
         guard.release().await;
-        true
+        if rescuing { Swept::Rescuing } else { Swept::Swept }
     }
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swept {
+    /// Another process holds the sweeper lock.
+    NotHeld,
+    Swept,
+    /// Jobs are waiting to be claimed straight from the store: sweep again soon.
+    Rescuing,
 }
 
 impl Sweeper {
     /// Jobs queued for a while whose message is not reaching a worker are
     /// published again, or claimed straight from the store by this process.
-    async fn rescue_stuck(&self, now: chrono::DateTime<Utc>) {
+    /// Returns whether some are waiting for such a claim.
+    async fn rescue_stuck(&self, now: chrono::DateTime<Utc>) -> bool {
         let threshold = if self.inspector.is_some() { self.lost_after.min(self.requeue_after) } else { self.requeue_after };
         let before = now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::minutes(5));
         let stuck = match &self.inspector {
             Some(_) => self.store.stuck_queued(before, PAGE).await,
             None => self.store.stale_queued(before, PAGE).await,
         };
-        let Ok(stuck) = stuck else { return };
+        let Ok(stuck) = stuck else { return false };
         if stuck.is_empty() {
-            return;
+            return false;
         }
         let mut direct = Vec::new();
         for (job, why) in self.rescues(stuck).await {
@@ -231,7 +256,11 @@ impl Sweeper {
                 tracing::warn!(job_id = %job.id, why = why.label(), "the job's message went missing; published again");
             }
         }
-        if let (Some(source), false) = (&self.direct, direct.is_empty()) {
+        let ready = match (&self.direct, direct.is_empty()) {
+            (Some(source), false) => source.send(ReadyToClaim).await.unwrap_or(false),
+            _ => false,
+        };
+        if let (Some(source), true) = (&self.direct, ready) {
             let mut jobs: Vec<(JobMessage, &'static str)> = Vec::with_capacity(direct.len());
             for (job, why) in &direct {
                 let inline = match job.payload_inline {
@@ -252,6 +281,7 @@ impl Sweeper {
                 _ => {}
             }
         }
+        self.direct.is_some() && !direct.is_empty()
     }
 
     /// Of the jobs queued a while, what to do for each: per the broker when it
