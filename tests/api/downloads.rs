@@ -89,12 +89,19 @@ async fn head_gives_the_length_and_no_body() {
     assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
 
     // On the wire: the headers, then nothing (the server closes the connection after them).
-    let path = url.trim_start_matches(&app.address);
-    let mut stream = std::net::TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    write!(stream, "HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    // Blocking socket work runs off this thread: the app's actors live on it.
+    let path = url.trim_start_matches(&app.address).to_owned();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        write!(stream, "HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        raw
+    })
+    .await
+    .unwrap();
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").expect("a complete head");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
