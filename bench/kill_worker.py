@@ -80,14 +80,14 @@ def reportd(args):
         subprocess.run(["bench/stack.sh", "down"], cwd=ROOT, check=False)
 
 
-def peer_done():
-    # The peer has no count of finished jobs; its workers log one line per completion.
-    n = 0
+def peer_completions():
+    """Job ids in the `done <id>` lines the peer's workers logged (it keeps no count of its own)."""
+    ids = []
     for name in os.listdir(PEER):
         if name.startswith("worker-") and name.endswith(".log"):
             with open(os.path.join(PEER, name)) as f:
-                n += sum(1 for l in f if l.startswith("done "))
-    return n
+                ids += [l.split()[1] for l in f if l.startswith("done ")]
+    return ids
 
 
 def peer(args):
@@ -97,16 +97,12 @@ def peer(args):
     try:
         client = run_client(url, args)
         kill_at = int(args.jobs * args.kill_at)
-        wait_until(f"{kill_at} peer jobs done", lambda: peer_done() >= kill_at, 600)
+        wait_until(f"{kill_at} peer jobs done", lambda: len(peer_completions()) >= kill_at, 600)
         os.kill(pids[2], signal.SIGKILL)  # pids: server, worker-0, worker-1
-        killed_at = peer_done()
+        killed_at = len(peer_completions())
         print(f"peer: SIGKILL worker-1 with {killed_at} of {args.jobs} jobs done", flush=True)
         line, fields = finish_client(client)
-        ids = []
-        for name in os.listdir(PEER):
-            if name.startswith("worker-") and name.endswith(".log"):
-                with open(os.path.join(PEER, name)) as f:
-                    ids += [l.split()[1] for l in f if l.startswith("done ")]
+        ids = peer_completions()
         summary = {"service": "peer", "format": args.format, "jobs": args.jobs, "killed_at_done": killed_at,
                    "jobs_per_s": float(fields.get("jobs_per_s", "nan")),
                    "completions_logged": len(ids), "distinct_jobs_completed": len(set(ids)),
